@@ -1,0 +1,157 @@
+//! `chatops shell`: an interactive chat on the terminal through the same dispatcher, acting
+//! as a chosen user with chosen roles. Line editing and history on a terminal; plain lines
+//! from a pipe, so it can be scripted.
+
+use crate::bot::Bot;
+use crate::capabilities::ProgressSink;
+use crate::dispatch::{Caller, Kind, Request, Response};
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+/// Progress updates, shown as they arrive.
+struct PrintProgress;
+impl ProgressSink for PrintProgress {
+    fn progress(&self, text: &str) {
+        println!("… {text}");
+        let _ = std::io::stdout().flush();
+    }
+}
+
+enum Lines {
+    Tty(
+        Arc<Mutex<rustyline::DefaultEditor>>,
+        Option<std::path::PathBuf>,
+    ),
+    Piped(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+}
+
+impl Lines {
+    fn open() -> Self {
+        if std::io::stdin().is_terminal() {
+            if let Ok(mut ed) = rustyline::DefaultEditor::new() {
+                let history = std::env::var_os("HOME")
+                    .map(|h| std::path::PathBuf::from(h).join(".chatops_history"));
+                if let Some(h) = &history {
+                    let _ = ed.load_history(h);
+                }
+                return Lines::Tty(Arc::new(Mutex::new(ed)), history);
+            }
+        }
+        Lines::Piped(tokio::io::BufReader::new(tokio::io::stdin()).lines())
+    }
+
+    async fn next(&mut self, prompt: &str) -> Option<String> {
+        match self {
+            Lines::Tty(ed, _) => {
+                let ed = ed.clone();
+                let prompt = prompt.to_string();
+                let line = tokio::task::spawn_blocking(move || {
+                    let mut ed = ed.lock().unwrap_or_else(|e| e.into_inner());
+                    match ed.readline(&prompt) {
+                        Ok(line) => {
+                            let _ = ed.add_history_entry(line.as_str());
+                            Some(line)
+                        }
+                        Err(rustyline::error::ReadlineError::Interrupted) => Some(String::new()),
+                        Err(_) => None,
+                    }
+                })
+                .await
+                .ok()
+                .flatten();
+                line
+            }
+            Lines::Piped(lines) => lines.next_line().await.ok().flatten(),
+        }
+    }
+
+    fn save(&self) {
+        if let Lines::Tty(ed, Some(h)) = self {
+            let _ = ed.lock().unwrap_or_else(|e| e.into_inner()).save_history(h);
+        }
+    }
+}
+
+/// Print a response the way a chat would show it.
+pub fn show(r: &Response) {
+    let text = match r.kind {
+        Kind::Usage | Kind::Denied | Kind::Failed => format!("✗ {}", r.text),
+        _ => r.text.clone(),
+    };
+    let private = if r.ephemeral && !matches!(r.kind, Kind::Help) {
+        "  (only you can see this)"
+    } else {
+        ""
+    };
+    println!("{text}{private}");
+    for n in &r.notices {
+        eprintln!("[admin] {n}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
+pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
+    let mut lines = Lines::open();
+    let interactive = matches!(lines, Lines::Tty(..));
+    let plugins = bot.dispatcher.plugins();
+    eprintln!(
+        "chatops shell: {} plugin(s), {} command(s); acting as {} (roles: {}) in #{}. Type `help`, or `quit` to leave.",
+        plugins.len(),
+        bot.dispatcher.commands().len(),
+        caller.user.name,
+        if caller.user.roles.is_empty() { "none".to_string() } else { caller.user.roles.join(", ") },
+        caller.channel
+    );
+    for (name, why) in bot.dispatcher.disabled() {
+        eprintln!("[chatops] plugin `{name}` is disabled: {why}");
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = bot.watch(Duration::from_millis(500), tx);
+    let prompt = if interactive { "> " } else { "" };
+    loop {
+        while let Ok(m) = rx.try_recv() {
+            eprintln!("[chatops] {m}");
+        }
+        let Some(line) = lines.next(prompt).await else {
+            break;
+        };
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if matches!(line, "quit" | "exit") {
+            break;
+        }
+        let text = line
+            .strip_prefix(bot.dispatcher.prefix())
+            .or_else(|| line.strip_prefix('/'))
+            .unwrap_or(line);
+        let progress: Arc<dyn ProgressSink> = Arc::new(PrintProgress);
+        let response = bot
+            .dispatcher
+            .dispatch(&caller, Request::Text(text.to_string()), progress.clone())
+            .await;
+        show(&response);
+        if let Kind::Confirm { token } = &response.kind {
+            println!("Confirm? [yes/no]");
+            let answer = lines
+                .next(if interactive { "confirm> " } else { "" })
+                .await
+                .unwrap_or_default();
+            let accept = matches!(
+                answer.trim().to_ascii_lowercase().as_str(),
+                "y" | "yes" | "confirm"
+            );
+            show(
+                &bot.dispatcher
+                    .confirm(&caller, token, accept, progress)
+                    .await,
+            );
+        }
+    }
+    lines.save();
+    watcher.abort();
+    Ok(())
+}

@@ -1,0 +1,460 @@
+//! Assembles a running host from the configuration (or the bundled plugins), and reloads
+//! plugins when their files or the configuration change, re-checking every digest.
+
+use crate::capabilities::http::HttpGrant;
+use crate::capabilities::secrets::SecretStore;
+use crate::capabilities::Grants;
+use crate::config::{self, Loaded};
+use crate::dispatch::{Dispatcher, LoadedPlugin, Source};
+use crate::runtime::{sha256_hex, CompiledPlugin, Runtime};
+use crate::store::Store;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+pub struct Bot {
+    pub dispatcher: Arc<Dispatcher>,
+    pub config: Option<PathBuf>,
+    /// Plugin files loaded without a config (the author's loop): no digest pinning.
+    dev: Option<Dev>,
+    /// Compiled plugins by digest: reloading an unchanged plugin costs nothing.
+    compiled: Mutex<HashMap<String, Arc<CompiledPlugin>>>,
+    seen: Mutex<Fingerprint>,
+}
+
+/// A plugin author's setup: their plugin files, with fake grants and secret values.
+pub struct Dev {
+    pub plugins: Vec<PathBuf>,
+    pub grants: Grants,
+    pub secrets: HashMap<String, String>,
+    pub with_bundled: bool,
+}
+
+/// What the watcher compares: modification time and size of the config and every plugin.
+type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+/// The config file to use: the one given, `$CHATOPS_CONFIG`, or `./chatops.toml` if it exists.
+pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = given {
+        return Some(p.to_path_buf());
+    }
+    if let Ok(p) = std::env::var("CHATOPS_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    let default = PathBuf::from(config::DEFAULT_PATH);
+    default.exists().then_some(default)
+}
+
+/// Why a configured plugin is not running, in words an admin can act on.
+pub fn digest_mismatch(name: &str, path: &Path, actual: &str, pinned: &str) -> String {
+    format!(
+        "{} has sha256 {actual} but the config approves {pinned}; it will not run with the old grants. Fix: if you trust this build, run `chatops plugins approve {name}`",
+        path.display()
+    )
+}
+
+impl Bot {
+    /// Start from a config file, or with the bundled plugins and nothing granted if `None`.
+    pub async fn start(config_file: Option<&Path>) -> anyhow::Result<Arc<Bot>> {
+        let runtime = Arc::new(Runtime::new()?);
+        let (store, prefix, loaded) = match config_file {
+            Some(path) => {
+                let loaded = config::load(path).map_err(|errors| {
+                    anyhow::anyhow!(errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                })?;
+                let db = loaded.resolve(&loaded.config.host.store);
+                let store = Store::open(&db)
+                    .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display()))?;
+                (store, loaded.config.host.prefix.clone(), Some(loaded))
+            }
+            None => (Store::in_memory()?, "!".to_string(), None),
+        };
+        let dispatcher = Arc::new(Dispatcher::new(runtime, Some(Arc::new(store)), &prefix));
+        let bot = Arc::new(Bot {
+            dispatcher,
+            config: config_file.map(Path::to_path_buf),
+            dev: None,
+            compiled: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Vec::new()),
+        });
+        match loaded {
+            Some(loaded) => bot.apply(&loaded).await?,
+            None => {
+                let plugins = bot.bundled(&config::Limits::default()).await?;
+                bot.dispatcher
+                    .install(plugins, BTreeMap::new())
+                    .map_err(anyhow::Error::msg)?;
+            }
+        }
+        *lock(&bot.seen) = bot.fingerprint();
+        Ok(bot)
+    }
+
+    /// Start with plugin files given on the command line, granted only what `dev` says.
+    pub async fn start_dev(dev: Dev) -> anyhow::Result<Arc<Bot>> {
+        let runtime = Arc::new(Runtime::new()?);
+        let dispatcher = Arc::new(Dispatcher::new(
+            runtime,
+            Some(Arc::new(Store::in_memory()?)),
+            "!",
+        ));
+        dispatcher.set_secrets(SecretStore::from_values(dev.secrets.clone()));
+        let bot = Arc::new(Bot {
+            dispatcher,
+            config: None,
+            dev: Some(dev),
+            compiled: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Vec::new()),
+        });
+        let (plugins, disabled) = bot.load_dev().await?;
+        if let Some((name, why)) = disabled.iter().next() {
+            anyhow::bail!("plugin {name} cannot be loaded: {why}");
+        }
+        bot.dispatcher
+            .install(plugins, disabled)
+            .map_err(anyhow::Error::msg)?;
+        *lock(&bot.seen) = bot.fingerprint();
+        Ok(bot)
+    }
+
+    async fn load_dev(&self) -> anyhow::Result<(Vec<LoadedPlugin>, BTreeMap<String, String>)> {
+        let Some(dev) = &self.dev else {
+            return Ok(Default::default());
+        };
+        let limits = config::Limits::default();
+        let mut plugins = Vec::new();
+        let mut disabled = BTreeMap::new();
+        for path in &dev.plugins {
+            let shown = path.display().to_string();
+            let compiled = match std::fs::read(path) {
+                Ok(bytes) => self.compile(&bytes, &shown, &limits).await,
+                Err(e) => Err(format!("cannot read {shown} ({e}); build it with `cargo build --release --target wasm32-wasip2`")),
+            };
+            match compiled {
+                Ok(compiled) => plugins.push(LoadedPlugin {
+                    name: compiled.info.name.clone(),
+                    source: Source::File(path.clone()),
+                    compiled,
+                    grants: Arc::new(dev.grants.clone()),
+                    limits: limits.clone(),
+                    access: Default::default(),
+                }),
+                Err(e) => {
+                    disabled.insert(shown, e);
+                }
+            }
+        }
+        if dev.with_bundled {
+            let names: Vec<String> = plugins.iter().map(|p| p.name.clone()).collect();
+            plugins.extend(
+                self.bundled(&limits)
+                    .await?
+                    .into_iter()
+                    .filter(|b| !names.contains(&b.name)),
+            );
+        }
+        Ok((plugins, disabled))
+    }
+
+    async fn compile(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        limits: &config::Limits,
+    ) -> Result<Arc<CompiledPlugin>, String> {
+        let digest = sha256_hex(bytes);
+        if let Some(c) = lock(&self.compiled).get(&digest) {
+            return Ok(c.clone());
+        }
+        let compiled = Arc::new(
+            self.dispatcher
+                .runtime()
+                .load(bytes, name, limits)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        lock(&self.compiled).insert(digest, compiled.clone());
+        Ok(compiled)
+    }
+
+    async fn bundled(&self, limits: &config::Limits) -> anyhow::Result<Vec<LoadedPlugin>> {
+        let mut out = Vec::new();
+        for (name, bytes) in crate::bundled::BUNDLED {
+            let compiled = self
+                .compile(bytes, name, limits)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            out.push(LoadedPlugin {
+                name: name.to_string(),
+                source: Source::Bundled,
+                compiled,
+                grants: Arc::new(Grants::default()),
+                limits: limits.clone(),
+                access: Default::default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Load every configured plugin whose file matches its pinned digest; the rest are
+    /// disabled with the reason.
+    pub async fn load_plugins(
+        &self,
+        loaded: &Loaded,
+    ) -> (Vec<LoadedPlugin>, BTreeMap<String, String>) {
+        let mut plugins = Vec::new();
+        let mut disabled = BTreeMap::new();
+        for (name, pc) in &loaded.config.plugins {
+            let path = loaded.resolve(&pc.path);
+            let limits = loaded.limits_for(name);
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    disabled.insert(
+                        name.clone(),
+                        format!(
+                            "cannot read {} ({e}). Fix: build the plugin or correct `path`",
+                            path.display()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let digest = sha256_hex(&bytes);
+            if digest != pc.sha256 {
+                disabled.insert(
+                    name.clone(),
+                    digest_mismatch(name, &path, &digest, &pc.sha256),
+                );
+                continue;
+            }
+            let compiled = match self.compile(&bytes, name, &limits).await {
+                Ok(c) => c,
+                Err(e) => {
+                    disabled.insert(name.clone(), e);
+                    continue;
+                }
+            };
+            if compiled.info.name != *name {
+                disabled.insert(
+                    name.clone(),
+                    format!(
+                        "{} describes itself as `{}`. Fix: rename [plugins.{name}] to [plugins.{}]",
+                        path.display(),
+                        compiled.info.name,
+                        compiled.info.name
+                    ),
+                );
+                continue;
+            }
+            let grants = Grants {
+                http: pc
+                    .grants
+                    .http
+                    .iter()
+                    .filter_map(|g| g.parse::<HttpGrant>().ok())
+                    .collect(),
+                secrets: pc.grants.secrets.clone(),
+                post: pc.grants.post.clone(),
+                kv: pc.grants.kv,
+            };
+            plugins.push(LoadedPlugin {
+                name: name.clone(),
+                source: Source::File(path),
+                compiled,
+                grants: Arc::new(grants),
+                limits,
+                access: pc.access.clone(),
+            });
+        }
+        if loaded.config.host.bundled_plugins {
+            let limits = loaded.limits_for("");
+            if let Ok(bundled) = self.bundled(&limits).await {
+                plugins.extend(
+                    bundled
+                        .into_iter()
+                        .filter(|b| !loaded.config.plugins.contains_key(&b.name)),
+                );
+            }
+        }
+        (plugins, disabled)
+    }
+
+    async fn apply(&self, loaded: &Loaded) -> anyhow::Result<()> {
+        let c = &loaded.config;
+        let secrets = SecretStore::new(
+            c.secrets.env_prefix.clone(),
+            c.secrets
+                .file
+                .as_ref()
+                .map(|f| loaded.resolve(f))
+                .as_deref(),
+        )?;
+        let (plugins, disabled) = self.load_plugins(loaded).await;
+        for (name, why) in &disabled {
+            tracing::warn!(plugin = %name, "disabled: {why}");
+        }
+        self.dispatcher.set_secrets(secrets);
+        self.dispatcher.set_admins(c.host.admins.clone());
+        self.dispatcher
+            .install(plugins, disabled)
+            .map_err(anyhow::Error::msg)
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        let stamp = |p: &Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+        };
+        let mut paths = Vec::new();
+        if let Some(dev) = &self.dev {
+            paths.extend(dev.plugins.iter().cloned());
+        }
+        if let Some(cfg) = &self.config {
+            paths.push(cfg.clone());
+            if let Ok(loaded) = config::load(cfg) {
+                paths.extend(
+                    loaded
+                        .config
+                        .plugins
+                        .values()
+                        .map(|p| loaded.resolve(&p.path)),
+                );
+                if let Some(f) = &loaded.config.secrets.file {
+                    paths.push(loaded.resolve(f));
+                }
+            }
+        }
+        paths
+            .into_iter()
+            .map(|p| {
+                let s = stamp(&p);
+                (p, s)
+            })
+            .collect()
+    }
+
+    /// Reload if the config or a plugin file changed. Returns what changed, for the user.
+    pub async fn reload_if_changed(&self) -> Vec<String> {
+        let now = self.fingerprint();
+        if *lock(&self.seen) == now {
+            return Vec::new();
+        }
+        *lock(&self.seen) = now;
+        self.reload().await
+    }
+
+    /// Re-read the config and every plugin; the running set is replaced only if it is valid.
+    pub async fn reload(&self) -> Vec<String> {
+        if self.dev.is_some() {
+            return match self.load_dev().await {
+                Ok((plugins, disabled)) => {
+                    let mut msgs: Vec<String> = disabled
+                        .iter()
+                        .map(|(n, why)| format!("{n} could not be reloaded: {why}"))
+                        .collect();
+                    let names: Vec<String> =
+                        plugins.iter().map(|p| format!("`{}`", p.name)).collect();
+                    match self.dispatcher.install(plugins, disabled) {
+                        Ok(()) => msgs.push(format!("reloaded {}", names.join(", "))),
+                        Err(e) => msgs.push(e),
+                    }
+                    msgs
+                }
+                Err(e) => vec![format!("reload failed: {e:#}")],
+            };
+        }
+        let Some(path) = &self.config else {
+            return Vec::new();
+        };
+        let loaded = match config::load(path) {
+            Ok(l) => l,
+            Err(errors) => {
+                let mut msgs = vec![format!(
+                    "{} changed but is not valid; still running the previous configuration:",
+                    path.display()
+                )];
+                msgs.extend(errors.iter().map(ToString::to_string));
+                return msgs;
+            }
+        };
+        let before: BTreeMap<String, String> = self
+            .dispatcher
+            .plugins()
+            .iter()
+            .map(|p| (p.name.clone(), p.compiled.digest.clone()))
+            .collect();
+        let was_disabled: BTreeMap<String, String> =
+            self.dispatcher.disabled().into_iter().collect();
+        if let Err(e) = self.apply(&loaded).await {
+            return vec![format!(
+                "reloading {} failed; still running the previous plugins: {e:#}",
+                path.display()
+            )];
+        }
+        let mut msgs = Vec::new();
+        for p in self.dispatcher.plugins() {
+            match before.get(&p.name) {
+                None => msgs.push(format!(
+                    "plugin `{}` loaded ({} commands)",
+                    p.name,
+                    p.info().commands.len()
+                )),
+                Some(d) if *d != p.compiled.digest => msgs.push(format!(
+                    "plugin `{}` reloaded: new approved build {}",
+                    p.name,
+                    &p.compiled.digest[..12]
+                )),
+                _ => {}
+            }
+        }
+        for (name, why) in self.dispatcher.disabled() {
+            if was_disabled.get(&name) != Some(&why) {
+                msgs.push(format!("plugin `{name}` disabled: {why}"));
+            }
+        }
+        for name in before.keys() {
+            let gone = !self.dispatcher.plugins().iter().any(|p| &p.name == name);
+            if gone && !self.dispatcher.disabled().iter().any(|(n, _)| n == name) {
+                msgs.push(format!("plugin `{name}` removed"));
+            }
+        }
+        if msgs.is_empty() {
+            msgs.push(format!("configuration reloaded from {}", path.display()));
+        }
+        for m in &msgs {
+            tracing::info!("{m}");
+        }
+        msgs
+    }
+
+    /// Poll for changes every `every`, sending what changed to `tell`.
+    pub fn watch(
+        self: &Arc<Self>,
+        every: Duration,
+        tell: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> tokio::task::JoinHandle<()> {
+        let bot = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(bot) = bot.upgrade() else { break };
+                for m in bot.reload_if_changed().await {
+                    if tell.send(m).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,157 @@
+//! `chatops:plugin/secrets`: a plugin reads only the secrets granted to its digest.
+//! Values come from providers the admin configures and never reach logs or chat.
+
+use crate::runtime::bindings::chatops::plugin::secrets::{Host, SecretError};
+use crate::runtime::HostState;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Secret values shorter than this are not redacted from text: replacing every "a" in a
+/// reply hides nothing. `chatops check` warns about them.
+pub const MIN_REDACTED_LEN: usize = 4;
+
+#[derive(Debug, Default)]
+pub struct SecretStore {
+    env_prefix: Option<String>,
+    file: Option<PathBuf>,
+    file_values: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SecretsFileError {
+    #[error("secrets file {path} can be read by other users (mode {mode:o}); the host refuses to use it. Fix: chmod 600 {path}")]
+    WorldReadable { path: String, mode: u32 },
+    #[error("secrets file {path} cannot be read: {reason}. Fix: create it (mode 600) with lines like `deploy-token = \"...\"`, or remove `secrets.file` from the config")]
+    Unreadable { path: String, reason: String },
+    #[error("secrets file {path} is not valid TOML: {reason}. Fix: write one `name = \"value\"` per line")]
+    Invalid { path: String, reason: String },
+}
+
+impl SecretStore {
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// `env_prefix`: secret `deploy-token` is read from `{prefix}DEPLOY_TOKEN`.
+    /// `file`: a TOML table of `name = "value"` that only its owner may read.
+    pub fn new(env_prefix: Option<String>, file: Option<&Path>) -> Result<Self, SecretsFileError> {
+        let mut store = SecretStore {
+            env_prefix,
+            file: file.map(Path::to_path_buf),
+            file_values: HashMap::new(),
+        };
+        if let Some(path) = file {
+            store.file_values = read_secrets_file(path)?;
+        }
+        Ok(store)
+    }
+
+    /// Fixed values (the shell's and `invoke`'s `--secret NAME=VALUE`).
+    pub fn from_values(values: HashMap<String, String>) -> Self {
+        SecretStore {
+            env_prefix: None,
+            file: None,
+            file_values: values,
+        }
+    }
+
+    /// The environment variable that holds secret `name`, if env lookup is configured.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        let prefix = self.env_prefix.as_ref()?;
+        let suffix: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Some(format!("{prefix}{suffix}"))
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.file_values.get(name) {
+            return Some(v.clone());
+        }
+        std::env::var(self.env_var(name)?).ok()
+    }
+
+    /// How an admin gives secret `name` a value, for error messages.
+    pub fn how_to_set(&self, name: &str) -> String {
+        let mut ways = Vec::new();
+        if let Some(var) = self.env_var(name) {
+            ways.push(format!("set the environment variable {var}"));
+        }
+        if let Some(file) = &self.file {
+            ways.push(format!("add `{name} = \"...\"` to {}", file.display()));
+        }
+        if ways.is_empty() {
+            "configure a secret provider ([secrets] env_prefix or file in the config)".into()
+        } else {
+            ways.join(" or ")
+        }
+    }
+
+    /// Replace the values of the `granted` secrets in `text` with `[redacted]`.
+    pub fn redact(&self, granted: &[String], text: &str) -> (String, bool) {
+        let mut out = text.to_string();
+        let mut hit = false;
+        for name in granted {
+            if let Some(value) = self.lookup(name) {
+                if value.len() >= MIN_REDACTED_LEN && out.contains(&value) {
+                    out = out.replace(&value, "[redacted]");
+                    hit = true;
+                }
+            }
+        }
+        (out, hit)
+    }
+}
+
+fn read_secrets_file(path: &Path) -> Result<HashMap<String, String>, SecretsFileError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| SecretsFileError::Unreadable {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SecretsFileError::WorldReadable { path: shown, mode });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(|e| SecretsFileError::Unreadable {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str::<HashMap<String, String>>(&text).map_err(|e| SecretsFileError::Invalid {
+        path: shown,
+        reason: e.message().to_string(),
+    })
+}
+
+impl Host for HostState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
+        let plugin = self.call.plugin.clone();
+        if !self.call.grants.secrets.iter().any(|s| s == &name) {
+            self.call.notice(format!(
+                "refused: plugin `{plugin}` asked for secret `{name}`, which is not granted to it; to allow it: chatops grant {plugin} secret {name}"
+            ));
+            return Ok(Err(SecretError::NotGranted(name)));
+        }
+        match self.call.secrets.lookup(&name) {
+            Some(value) => Ok(Ok(value)),
+            None => {
+                let how = self.call.secrets.how_to_set(&name);
+                self.call.notice(format!("secret `{name}` is granted to plugin `{plugin}` but has no value; to fix: {how}"));
+                Ok(Err(SecretError::NotFound(name)))
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The configuration an admin keeps in git: `chatops.toml`. Every struct denies unknown
+//! keys, and every validation error names the file, the plugin, the key and the fix.
+
+pub mod edit;
+
+use crate::capabilities::http::HttpGrant;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PATH: &str = "chatops.toml";
+
+/// Per-invocation limits of one sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    /// Linear memory, MiB.
+    pub memory_mb: u64,
+    /// Guest CPU time, ms (time waiting on the host does not count).
+    pub cpu_ms: u64,
+    /// Wall time of the whole command, ms.
+    pub wall_ms: u64,
+    /// Outbound HTTP requests per command.
+    pub http_requests: u32,
+    /// Total time for outbound HTTP per command, ms.
+    pub http_ms: u64,
+    /// Size of one HTTP response body, bytes.
+    pub http_response_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mb: 64,
+            cpu_ms: 2_000,
+            wall_ms: 60_000,
+            http_requests: 20,
+            http_ms: 20_000,
+            http_response_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Limits as written in the config: each key optional, over the defaults.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub memory_mb: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub wall_ms: Option<u64>,
+    pub http_requests: Option<u32>,
+    pub http_ms: Option<u64>,
+    pub http_response_bytes: Option<u64>,
+}
+
+impl LimitsConfig {
+    pub fn over(&self, base: &Limits) -> Limits {
+        Limits {
+            memory_mb: self.memory_mb.unwrap_or(base.memory_mb),
+            cpu_ms: self.cpu_ms.unwrap_or(base.cpu_ms),
+            wall_ms: self.wall_ms.unwrap_or(base.wall_ms),
+            http_requests: self.http_requests.unwrap_or(base.http_requests),
+            http_ms: self.http_ms.unwrap_or(base.http_ms),
+            http_response_bytes: self.http_response_bytes.unwrap_or(base.http_response_bytes),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Defaults for every plugin.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    #[serde(default)]
+    pub discord: DiscordConfig,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Prefix of text commands in chat, e.g. `!deploy api prod`.
+    pub prefix: String,
+    /// The embedded database; relative to the config file.
+    pub store: PathBuf,
+    /// Also load the first-party plugins bundled with the binary (no grants).
+    pub bundled_plugins: bool,
+    /// Who may run every command and see every plugin, by user id or role.
+    pub admins: Access,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            prefix: "!".into(),
+            store: PathBuf::from("chatops.db"),
+            bundled_plugins: false,
+            admins: Access::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Secret `deploy-token` is read from `{env_prefix}DEPLOY_TOKEN`.
+    pub env_prefix: Option<String>,
+    /// A TOML file of `name = "value"`, readable by its owner only; relative to the config.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Environment variable holding the bot token (the token never goes in this file).
+    pub token_env: String,
+    /// Or: the name of a secret (from [secrets]) holding the token.
+    pub token_secret: Option<String>,
+    /// Register slash commands in these guilds (instant) instead of globally (slow to spread).
+    pub guilds: Vec<String>,
+    /// Answer `!cmd` messages (needs the message-content intent).
+    pub prefix_commands: bool,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            token_env: "DISCORD_TOKEN".into(),
+            token_secret: None,
+            guilds: vec![],
+            prefix_commands: true,
+        }
+    }
+}
+
+/// Who may run a plugin's commands. Empty lists mean nobody is singled out: everyone may.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Access {
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The `.wasm` file; relative to the config file.
+    pub path: PathBuf,
+    /// The approved build. Grants apply to this digest only.
+    pub sha256: String,
+    #[serde(default)]
+    pub grants: GrantsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantsConfig {
+    pub http: Vec<String>,
+    pub secrets: Vec<String>,
+    pub post: Vec<String>,
+    pub kv: bool,
+}
+
+/// A config problem: where it is, what is wrong, and what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {location}{message}. Fix: {fix}")]
+pub struct ConfigError {
+    pub file: String,
+    /// `plugin `x`, key `grants.http`: ` or `line 3, column 1: `, or empty.
+    pub location: String,
+    pub message: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    fn plugin(
+        file: &Path,
+        plugin: &str,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            file: file.display().to_string(),
+            location: format!("plugin `{plugin}`, key `{key}`: "),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// A parsed and validated config, with the paths it refers to resolved.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub config: Config,
+}
+
+impl Loaded {
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir().join(p)
+        }
+    }
+    pub fn limits_for(&self, plugin: &str) -> Limits {
+        let base = self.config.limits.over(&Limits::default());
+        match self.config.plugins.get(plugin) {
+            Some(p) => p.limits.over(&base),
+            None => base,
+        }
+    }
+}
+
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Parse `text` (the contents of `path`) without touching the disk.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    toml::from_str::<Config>(text).map_err(|e| {
+        let location = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                format!("line {line}, column {col}: ")
+            }
+            None => String::new(),
+        };
+        let message = e.message().trim().to_string();
+        let fix = if message.contains("unknown field") {
+            "remove or rename that key; the README's Configuration section lists every key"
+                .to_string()
+        } else {
+            "correct the TOML; the README's Configuration section shows a full example".to_string()
+        };
+        ConfigError {
+            file: path.display().to_string(),
+            location,
+            message,
+            fix,
+        }
+    })
+}
+
+/// Read, parse and validate a config file. Returns every problem found.
+pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: path.display().to_string(),
+            location: String::new(),
+            message: format!("cannot be read ({e})"),
+            fix: "create it with `chatops plugins add PLUGIN.wasm`, or pass --config with the right path".into(),
+        }]
+    })?;
+    let config = parse(path, &text).map_err(|e| vec![e])?;
+    let loaded = Loaded {
+        path: path.to_path_buf(),
+        config,
+    };
+    let errors = validate(&loaded);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Everything that can be checked without running a plugin.
+pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
+    let file = loaded.path.as_path();
+    let mut errors = Vec::new();
+    let c = &loaded.config;
+    if c.host.prefix.is_empty() || c.host.prefix.chars().any(char::is_whitespace) {
+        errors.push(ConfigError {
+            file: file.display().to_string(),
+            location: "key `host.prefix`: ".into(),
+            message: format!("`{}` cannot prefix commands", c.host.prefix),
+            fix: "use one or two non-space characters, like \"!\"".into(),
+        });
+    }
+    if let Some(secrets_file) = &c.secrets.file {
+        if let Err(e) = crate::capabilities::secrets::SecretStore::new(
+            None,
+            Some(&loaded.resolve(secrets_file)),
+        ) {
+            let text = e.to_string();
+            let (message, fix) = text
+                .split_once(" Fix: ")
+                .unwrap_or((&text, "see the README's Secrets section"));
+            errors.push(ConfigError {
+                file: file.display().to_string(),
+                location: "key `secrets.file`: ".into(),
+                message: message.trim_end_matches('.').to_string(),
+                fix: fix.to_string(),
+            });
+        }
+    }
+    errors.extend(validate_limits(file, "limits", None, &c.limits));
+    for (name, p) in &c.plugins {
+        if !is_valid_name(name) {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                "plugins",
+                "the name is not 1-32 characters of a-z, 0-9, - and _",
+                "rename the table to the plugin's own name, e.g. [plugins.deploy]",
+            ));
+        }
+        let wasm = loaded.resolve(&p.path);
+        if !wasm.is_file() {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                "path",
+                format!("{} does not exist", wasm.display()),
+                "build the plugin, or correct `path` (relative paths start at the config file's folder)",
+            ));
+        }
+        if p.sha256.len() != 64
+            || !p
+                .sha256
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                "sha256",
+                format!(
+                    "`{}` is not a sha256 digest (64 lower-case hex digits)",
+                    p.sha256
+                ),
+                format!(
+                    "run `chatops plugins approve {name}` to pin the digest of its current file"
+                ),
+            ));
+        }
+        for (i, g) in p.grants.http.iter().enumerate() {
+            if let Err(e) = g.parse::<HttpGrant>() {
+                errors.push(ConfigError::plugin(
+                    file,
+                    name,
+                    &format!("grants.http[{i}]"),
+                    format!("`{g}` is not an HTTP grant: {}", e.reason),
+                    "write scheme://host[:port][/path-prefix], e.g. https://api.example.com/v1 or https://*.example.com",
+                ));
+            }
+        }
+        for (i, s) in p.grants.secrets.iter().enumerate() {
+            if s.is_empty() || s.chars().any(|c| c.is_whitespace()) {
+                errors.push(ConfigError::plugin(
+                    file,
+                    name,
+                    &format!("grants.secrets[{i}]"),
+                    format!("`{s}` is not a secret name"),
+                    "use the name the plugin asks for, without spaces",
+                ));
+            }
+        }
+        errors.extend(validate_limits(file, "limits", Some(name), &p.limits));
+    }
+    errors
+}
+
+fn validate_limits(
+    file: &Path,
+    key: &str,
+    plugin: Option<&str>,
+    l: &LimitsConfig,
+) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, value: Option<u64>, min: u64, max: u64| {
+        if let Some(v) = value {
+            if v < min || v > max {
+                let location = match plugin {
+                    Some(p) => format!("plugin `{p}`, key `{key}.{field}`: "),
+                    None => format!("key `{key}.{field}`: "),
+                };
+                errors.push(ConfigError {
+                    file: file.display().to_string(),
+                    location,
+                    message: format!("{v} is out of range"),
+                    fix: format!("use a value from {min} to {max}"),
+                });
+            }
+        }
+    };
+    check("memory_mb", l.memory_mb, 1, 4096);
+    check("cpu_ms", l.cpu_ms, 1, 3_600_000);
+    check("wall_ms", l.wall_ms, 1, 3_600_000);
+    check("http_requests", l.http_requests.map(u64::from), 0, 10_000);
+    check("http_ms", l.http_ms, 1, 3_600_000);
+    check("http_response_bytes", l.http_response_bytes, 1, 1 << 30);
+    errors
+}

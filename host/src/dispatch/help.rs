@@ -1,0 +1,101 @@
+//! `help` and usage lines, generated from the plugins' `describe()`.
+
+use super::parse::choice_list;
+use crate::model::{Command, OptionKind, PluginInfo};
+
+/// `deploy <service> <env> [canary]`
+pub fn usage(prefix: &str, cmd: &Command) -> String {
+    let mut s = format!("{prefix}{}", cmd.name);
+    for o in &cmd.options {
+        if o.required {
+            s.push_str(&format!(" <{}>", o.name));
+        } else {
+            s.push_str(&format!(" [{}]", o.name));
+        }
+    }
+    s
+}
+
+/// The list of commands a user may run, grouped by plugin.
+pub fn overview(prefix: &str, plugins: &[&PluginInfo], disabled: &[(String, String)]) -> String {
+    let mut out = String::new();
+    if plugins.iter().all(|p| p.commands.is_empty()) {
+        out.push_str("There are no commands you can run here.\n");
+    } else {
+        out.push_str(&format!(
+            "Commands you can run (`{prefix}help COMMAND` for details):\n"
+        ));
+        for p in plugins {
+            if p.commands.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("\n**{}** — {}\n", p.name, p.description));
+            for c in &p.commands {
+                let mark = if c.confirm {
+                    " (asks for confirmation)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "  `{}` — {}{mark}\n",
+                    usage(prefix, c),
+                    c.description
+                ));
+            }
+        }
+    }
+    if !disabled.is_empty() {
+        out.push_str("\nDisabled plugins (an admin must act):\n");
+        for (name, why) in disabled {
+            out.push_str(&format!("  {name}: {why}\n"));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Everything about one command.
+pub fn command(prefix: &str, plugin: &PluginInfo, cmd: &Command) -> String {
+    let mut out = format!("`{}` — {}\n", usage(prefix, cmd), cmd.description);
+    out.push_str(&format!("from plugin {} {}\n", plugin.name, plugin.version));
+    if cmd.confirm {
+        out.push_str("Dangerous: you will be asked to confirm before it runs.\n");
+    }
+    if !cmd.options.is_empty() {
+        out.push_str("Options (in order, or as name=value):\n");
+        for o in &cmd.options {
+            let kind = if o.choices.is_empty() {
+                o.kind.label().to_string()
+            } else {
+                format!("one of {}", choice_list(o))
+            };
+            let req = if o.required { "required" } else { "optional" };
+            out.push_str(&format!(
+                "  {} ({kind}, {req}) — {}\n",
+                o.name, o.description
+            ));
+        }
+    }
+    if let Some(example) = example(prefix, cmd) {
+        out.push_str(&format!("Example: `{example}`\n"));
+    }
+    out.trim_end().to_string()
+}
+
+fn example(prefix: &str, cmd: &Command) -> Option<String> {
+    let mut s = format!("{prefix}{}", cmd.name);
+    for o in cmd.options.iter().filter(|o| o.required) {
+        let v = match (o.choices.first(), &o.kind) {
+            (Some(c), _) => c.value.clone(),
+            (None, OptionKind::Integer) => "3".into(),
+            (None, OptionKind::Number) => "1.5".into(),
+            (None, OptionKind::Boolean) => "true".into(),
+            (None, OptionKind::User) => "@someone".into(),
+            (None, OptionKind::Channel) => "#ops".into(),
+            (None, OptionKind::Role) => "@oncall".into(),
+            (None, OptionKind::String) => "\"some text\"".into(),
+        };
+        s.push(' ');
+        s.push_str(&v);
+    }
+    Some(s)
+}

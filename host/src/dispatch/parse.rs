@@ -1,0 +1,302 @@
+//! Text commands: `deploy api prod`, `roll dice=2d6 show=each`, `echo "quoted text"`,
+//! parsed against the command's typed options.
+
+use crate::model::{ArgValue, Argument, Command, CommandOption, OptionKind};
+
+/// Split a line into words, honouring "double" and 'single' quotes and `\` escapes.
+pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                in_word = true;
+                let quote = c;
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("a {quote} quote is not closed")),
+                        Some(q) if q == quote => break,
+                        Some('\\') if quote == '"' => match chars.next() {
+                            Some(e) => cur.push(e),
+                            None => return Err("the line ends with a lone \\".into()),
+                        },
+                        Some(o) => cur.push(o),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(e) => cur.push(e),
+                    None => return Err("the line ends with a lone \\".into()),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Parse the words after the command name against its options.
+///
+/// Words of the form `name=value` set that option; the rest fill the remaining options in
+/// order, and the last text option takes whatever words are left, so `echo hello world`
+/// needs no quotes.
+pub fn arguments(cmd: &Command, words: &[String]) -> Result<Vec<Argument>, String> {
+    let mut given: Vec<(usize, String)> = Vec::new();
+    let mut positional: Vec<&String> = Vec::new();
+    for w in words {
+        if let Some((k, v)) = w.split_once('=') {
+            if let Some(i) = cmd.options.iter().position(|o| o.name == k) {
+                if given.iter().any(|(j, _)| *j == i) {
+                    return Err(format!("option `{k}` is given twice"));
+                }
+                given.push((i, v.to_string()));
+                continue;
+            }
+        }
+        positional.push(w);
+    }
+    let free: Vec<usize> = (0..cmd.options.len())
+        .filter(|i| !given.iter().any(|(j, _)| j == i))
+        .collect();
+    let mut rest = positional.into_iter();
+    for (n, &i) in free.iter().enumerate() {
+        let last = n + 1 == free.len();
+        let value = if last && cmd.options[i].kind == OptionKind::String {
+            let all: Vec<&str> = rest.by_ref().map(String::as_str).collect();
+            (!all.is_empty()).then(|| all.join(" "))
+        } else {
+            rest.next().cloned()
+        };
+        if let Some(v) = value {
+            given.push((i, v));
+        }
+    }
+    let extra: Vec<&str> = rest.map(String::as_str).collect();
+    if !extra.is_empty() {
+        return Err(format!("unexpected extra words: {}", extra.join(" ")));
+    }
+    given.sort_by_key(|(i, _)| *i);
+    let mut args = Vec::new();
+    for (i, raw) in given {
+        let opt = &cmd.options[i];
+        args.push(Argument {
+            name: opt.name.clone(),
+            value: convert(opt, &raw)?,
+        });
+    }
+    check(cmd, &args)?;
+    Ok(args)
+}
+
+/// Required options present, choices respected: for typed arguments from any adapter.
+pub fn check(cmd: &Command, args: &[Argument]) -> Result<(), String> {
+    for a in args {
+        let Some(opt) = cmd.options.iter().find(|o| o.name == a.name) else {
+            return Err(format!("`{}` has no option `{}`", cmd.name, a.name));
+        };
+        if !opt.choices.is_empty() {
+            let v = a.value.to_string();
+            if !opt.choices.iter().any(|c| c.value == v) {
+                return Err(format!(
+                    "`{}` must be one of: {}",
+                    opt.name,
+                    choice_list(opt)
+                ));
+            }
+        }
+    }
+    for opt in cmd.options.iter().filter(|o| o.required) {
+        if !args.iter().any(|a| a.name == opt.name) {
+            return Err(format!("`{}` is required ({})", opt.name, opt.description));
+        }
+    }
+    Ok(())
+}
+
+pub fn choice_list(opt: &CommandOption) -> String {
+    opt.choices
+        .iter()
+        .map(|c| c.value.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn convert(opt: &CommandOption, raw: &str) -> Result<ArgValue, String> {
+    // A choice may be typed by its shown name as well as by its value.
+    let raw = opt
+        .choices
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(raw) || c.value.eq_ignore_ascii_case(raw))
+        .map(|c| c.value.as_str())
+        .unwrap_or(raw);
+    let bad = |what: &str| format!("`{}` must be {what}, not `{raw}`", opt.name);
+    Ok(match opt.kind {
+        OptionKind::String => ArgValue::String(raw.to_string()),
+        OptionKind::Integer => ArgValue::Integer(raw.parse().map_err(|_| bad("a whole number"))?),
+        OptionKind::Number => ArgValue::Number(
+            raw.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| bad("a number"))?,
+        ),
+        OptionKind::Boolean => ArgValue::Boolean(match raw.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "on" | "1" => true,
+            "false" | "no" | "n" | "off" | "0" => false,
+            _ => return Err(bad("true or false")),
+        }),
+        OptionKind::User => ArgValue::User(mention(raw, &["<@!", "<@"]).to_string()),
+        OptionKind::Channel => ArgValue::Channel(mention(raw, &["<#"]).to_string()),
+        OptionKind::Role => ArgValue::Role(mention(raw, &["<@&"]).to_string()),
+    })
+}
+
+/// `<@123>` → `123`; anything else as typed.
+fn mention<'a>(raw: &'a str, prefixes: &[&str]) -> &'a str {
+    for p in prefixes {
+        if let Some(id) = raw.strip_prefix(p).and_then(|r| r.strip_suffix('>')) {
+            return id;
+        }
+    }
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OptionChoice;
+
+    fn opt(name: &str, kind: OptionKind, required: bool) -> CommandOption {
+        CommandOption {
+            name: name.into(),
+            description: format!("the {name}"),
+            kind,
+            required,
+            choices: vec![],
+        }
+    }
+
+    fn deploy() -> Command {
+        let mut env = opt("env", OptionKind::String, true);
+        env.choices = vec![
+            OptionChoice {
+                name: "Production".into(),
+                value: "prod".into(),
+            },
+            OptionChoice {
+                name: "Staging".into(),
+                value: "staging".into(),
+            },
+        ];
+        Command {
+            name: "deploy".into(),
+            description: "Deploy".into(),
+            options: vec![
+                opt("service", OptionKind::String, true),
+                env,
+                opt("canary", OptionKind::Boolean, false),
+                opt("replicas", OptionKind::Integer, false),
+            ],
+            confirm: true,
+        }
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        tokenize(s).unwrap()
+    }
+
+    #[test]
+    fn tokenizes_quotes_and_escapes() {
+        assert_eq!(
+            words(r#"open "db down" it's\ ok 'a b'"#),
+            ["open", "db down", "it's ok", "a b"]
+        );
+        assert_eq!(
+            words(r#"say "she said \"hi\"""#),
+            ["say", "she said \"hi\""]
+        );
+        assert_eq!(words(r#""""#), [""]);
+        assert!(tokenize("oops \"unclosed")
+            .unwrap_err()
+            .contains("not closed"));
+    }
+
+    #[test]
+    fn positional_named_and_typed() {
+        let args = arguments(&deploy(), &words("api prod replicas=3 canary=yes")).unwrap();
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| format!("{}={}", a.name, a.value))
+            .collect();
+        assert_eq!(
+            shown,
+            ["service=api", "env=prod", "canary=true", "replicas=3"]
+        );
+        let args = arguments(&deploy(), &words("env=Staging api")).unwrap();
+        assert_eq!(args[1].value, ArgValue::String("staging".into()));
+    }
+
+    #[test]
+    fn usage_errors_say_what_is_wrong() {
+        assert!(arguments(&deploy(), &words("api"))
+            .unwrap_err()
+            .contains("`env` is required"));
+        assert!(arguments(&deploy(), &words("api qa"))
+            .unwrap_err()
+            .contains("one of: prod, staging"));
+        assert!(arguments(&deploy(), &words("api prod maybe"))
+            .unwrap_err()
+            .contains("true or false"));
+        assert!(arguments(&deploy(), &words("api prod replicas=many"))
+            .unwrap_err()
+            .contains("whole number"));
+        assert!(arguments(&deploy(), &words("api prod yes 3 extra"))
+            .unwrap_err()
+            .contains("extra words: extra"));
+    }
+
+    #[test]
+    fn the_last_text_option_takes_the_rest() {
+        let echo = Command {
+            name: "echo".into(),
+            description: "Echo".into(),
+            options: vec![opt("text", OptionKind::String, true)],
+            confirm: false,
+        };
+        let args = arguments(&echo, &words("hello there world")).unwrap();
+        assert_eq!(args[0].value, ArgValue::String("hello there world".into()));
+        let args = arguments(&echo, &words("a=b")).unwrap();
+        assert_eq!(args[0].value, ArgValue::String("a=b".into()));
+    }
+
+    #[test]
+    fn mentions_become_ids() {
+        let c = Command {
+            name: "page".into(),
+            description: "Page".into(),
+            options: vec![
+                opt("who", OptionKind::User, true),
+                opt("where", OptionKind::Channel, false),
+            ],
+            confirm: false,
+        };
+        let args = arguments(&c, &words("<@!42> <#7>")).unwrap();
+        assert_eq!(args[0].value, ArgValue::User("42".into()));
+        assert_eq!(args[1].value, ArgValue::Channel("7".into()));
+    }
+}

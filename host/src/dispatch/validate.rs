@@ -1,0 +1,109 @@
+//! What a plugin's `describe()` must satisfy: Discord's rules for commands and options,
+//! checked at load so a bad plugin is refused with a reason instead of failing at Discord.
+
+use crate::config::is_valid_name;
+use crate::model::{Command, OptionKind, PluginInfo};
+
+pub const RESERVED: &[&str] = &["help"];
+
+pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
+    if !is_valid_name(&info.name) {
+        return Err(format!(
+            "its name `{}` is not 1-32 characters of a-z, 0-9, - and _",
+            info.name
+        ));
+    }
+    if info.version.trim().is_empty() {
+        return Err("its version is empty (use env!(\"CARGO_PKG_VERSION\"))".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &info.commands {
+        command(c).map_err(|e| format!("command `{}`: {e}", c.name))?;
+        if !seen.insert(c.name.as_str()) {
+            return Err(format!("command `{}` is declared twice", c.name));
+        }
+    }
+    Ok(())
+}
+
+fn text_len(what: &str, s: &str, max: usize) -> Result<(), String> {
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(format!("{what} must be 1 to {max} characters, not {n}"));
+    }
+    Ok(())
+}
+
+fn command(c: &Command) -> Result<(), String> {
+    if !is_valid_name(&c.name) {
+        return Err("the name must be 1-32 characters of a-z, 0-9, - and _".into());
+    }
+    if RESERVED.contains(&c.name.as_str()) {
+        return Err(format!("`{}` is reserved by the host", c.name));
+    }
+    text_len("the description", &c.description, 100)?;
+    if c.options.len() > 25 {
+        return Err("a command has at most 25 options".into());
+    }
+    let mut optional_seen = false;
+    let mut names = std::collections::BTreeSet::new();
+    for o in &c.options {
+        if !is_valid_name(&o.name) {
+            return Err(format!(
+                "option `{}`: the name must be 1-32 characters of a-z, 0-9, - and _",
+                o.name
+            ));
+        }
+        if !names.insert(o.name.as_str()) {
+            return Err(format!("option `{}` is declared twice", o.name));
+        }
+        text_len(
+            &format!("option `{}`: the description", o.name),
+            &o.description,
+            100,
+        )?;
+        if o.required && optional_seen {
+            return Err(format!(
+                "required option `{}` comes after an optional one; list required options first",
+                o.name
+            ));
+        }
+        optional_seen |= !o.required;
+        if o.choices.len() > 25 {
+            return Err(format!("option `{}` has more than 25 choices", o.name));
+        }
+        if !o.choices.is_empty()
+            && !matches!(
+                o.kind,
+                OptionKind::String | OptionKind::Integer | OptionKind::Number
+            )
+        {
+            return Err(format!(
+                "option `{}`: only text and number options can have choices",
+                o.name
+            ));
+        }
+        for ch in &o.choices {
+            text_len(&format!("option `{}`: choice name", o.name), &ch.name, 100)?;
+            text_len(
+                &format!("option `{}`: choice value", o.name),
+                &ch.value,
+                100,
+            )?;
+            let ok = match o.kind {
+                OptionKind::Integer => ch.value.parse::<i64>().is_ok(),
+                OptionKind::Number => ch.value.parse::<f64>().is_ok(),
+                _ => true,
+            };
+            if !ok {
+                return Err(format!(
+                    "option `{}`: choice `{}` is not a {}",
+                    o.name,
+                    ch.value,
+                    o.kind.label()
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! The sandbox: one wasmtime `Engine` per process, each plugin compiled once into an
+//! `InstancePre`, and a fresh `Store` per invocation with its own memory, CPU and wall-time
+//! limits, so no state leaks between users and a runaway plugin stops alone.
+
+pub mod bindings;
+mod state;
+
+pub use state::{Capture, HostState, MemoryLimiter};
+
+use crate::capabilities::http::HttpPolicy;
+use crate::capabilities::CallContext;
+use crate::model::{CommandError, Event, Invocation, PluginInfo, Post, Reply};
+use bindings::{Plugin as PluginWorld, PluginPre};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{CallHook, Config, Engine, Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// How often the epoch advances: the granularity of CPU accounting and of yielding.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Bytes of a plugin's stdout/stderr kept (the tail: where a panic message is).
+const CAPTURE_BYTES: usize = 16 * 1024;
+
+/// Interfaces this host provides, by package; anything else a plugin imports is refused at
+/// load with its name.
+const PROVIDED_CHATOPS: &[&str] = &["types", "log", "chat", "secrets", "kv"];
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{source_name} is not a WebAssembly component ({reason}). Fix: build it with `cargo build --release --target wasm32-wasip2` against chatops-sdk")]
+    NotAComponent { source_name: String, reason: String },
+    #[error("{source_name} imports `{import}`, which this host does not provide. Fix: rebuild the plugin against chatops:plugin@0.1.0 (chatops-sdk) without that import, or run a host that provides it")]
+    MissingImport { source_name: String, import: String },
+    #[error("{source_name} does not export the chatops plugin interface ({reason}). Fix: export a type with `chatops_sdk::plugin!(YourPlugin)`")]
+    NotAPlugin { source_name: String, reason: String },
+    #[error("{source_name} failed while describing itself: {error}")]
+    Describe {
+        source_name: String,
+        error: RunError,
+    },
+    #[error("{source_name} describes itself wrongly: {reason}")]
+    BadInfo { source_name: String, reason: String },
+}
+
+/// Why a sandboxed call did not return normally. Each names the limit and how to raise it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum RunError {
+    #[error("took longer than its wall-time limit of {limit_ms} ms and was stopped (raise `wall_ms` under [plugins.{plugin}.limits])")]
+    Timeout { plugin: String, limit_ms: u64 },
+    #[error("used more than its CPU limit of {limit_ms} ms and was stopped (raise `cpu_ms` under [plugins.{plugin}.limits])")]
+    Cpu { plugin: String, limit_ms: u64 },
+    #[error("ran out of memory: it may use {limit_mb} MiB (raise `memory_mb` under [plugins.{plugin}.limits])")]
+    Memory { plugin: String, limit_mb: u64 },
+    #[error("panicked: {message}")]
+    Panic { plugin: String, message: String },
+    #[error("crashed: {message}")]
+    Trap { plugin: String, message: String },
+}
+
+/// A compiled, validated plugin, ready to instantiate.
+pub struct CompiledPlugin {
+    pub info: PluginInfo,
+    pub digest: String,
+    pub size: usize,
+    pre: PluginPre<HostState>,
+}
+
+/// What the sandbox is asked to do.
+pub enum Call {
+    Describe,
+    Run(Invocation),
+    Event(Event),
+}
+
+pub enum CallResult {
+    Describe(PluginInfo),
+    Run(Result<Reply, CommandError>),
+    Event(Result<Vec<Post>, CommandError>),
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        use bindings::chatops::plugin as p;
+        p::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        p::log::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        p::chat::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        p::secrets::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        p::kv::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            linker,
+            ticker_stop,
+        })
+    }
+
+    /// Compile and check a plugin, then ask it to describe itself (with nothing granted).
+    pub async fn load(
+        &self,
+        bytes: &[u8],
+        source_name: &str,
+        limits: &crate::config::Limits,
+    ) -> Result<CompiledPlugin, LoadError> {
+        let digest = sha256_hex(bytes);
+        let component =
+            Component::from_binary(&self.engine, bytes).map_err(|e| LoadError::NotAComponent {
+                source_name: source_name.into(),
+                reason: first_line(&format!("{e:#}")),
+            })?;
+        for (import, _) in component.component_type().imports(&self.engine) {
+            if !provided(import) {
+                return Err(LoadError::MissingImport {
+                    source_name: source_name.into(),
+                    import: import.into(),
+                });
+            }
+        }
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::MissingImport {
+                    source_name: source_name.into(),
+                    import: first_line(&format!("{e:#}")),
+                })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::NotAPlugin {
+            source_name: source_name.into(),
+            reason: first_line(&format!("{e:#}")),
+        })?;
+        let mut plugin = CompiledPlugin {
+            info: PluginInfo::default_empty(),
+            digest,
+            size: bytes.len(),
+            pre,
+        };
+        let ctx = CallContext::ungranted(source_name, limits.clone());
+        match self.call(&plugin, ctx, Call::Describe).await {
+            Ok(CallResult::Describe(info)) => {
+                crate::dispatch::validate::plugin_info(&info).map_err(|reason| {
+                    LoadError::BadInfo {
+                        source_name: source_name.into(),
+                        reason,
+                    }
+                })?;
+                plugin.info = info;
+                Ok(plugin)
+            }
+            Ok(_) => Err(LoadError::NotAPlugin {
+                source_name: source_name.into(),
+                reason: "describe returned another kind of result".into(),
+            }),
+            Err(error) => Err(LoadError::Describe {
+                source_name: source_name.into(),
+                error,
+            }),
+        }
+    }
+
+    /// Run one call in a fresh sandbox.
+    pub async fn call(
+        &self,
+        plugin: &CompiledPlugin,
+        ctx: CallContext,
+        call: Call,
+    ) -> Result<CallResult, RunError> {
+        let limits = ctx.limits.clone();
+        let name = ctx.plugin.clone();
+        let mut store = self.new_store(ctx);
+        let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), async {
+            let instance: PluginWorld = plugin.pre.instantiate_async(&mut store).await?;
+            let guest = instance.chatops_plugin_guest();
+            Ok::<_, wasmtime::Error>(match call {
+                Call::Describe => CallResult::Describe(guest.call_describe(&mut store).await?),
+                Call::Run(inv) => CallResult::Run(guest.call_run(&mut store, &inv).await?),
+                Call::Event(ev) => CallResult::Event(guest.call_on_event(&mut store, &ev).await?),
+            })
+        })
+        .await;
+        let state = store.data();
+        let stdout = state.stdout.text();
+        if !stdout.is_empty() {
+            tracing::debug!(plugin = %name, "stdout: {}", stdout.trim_end());
+        }
+        match outcome {
+            Err(_) => Err(RunError::Timeout {
+                plugin: name,
+                limit_ms: limits.wall_ms,
+            }),
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(trap)) => {
+                let stderr = state.stderr.text();
+                let error = if state.limiter.exceeded {
+                    RunError::Memory {
+                        plugin: name,
+                        limit_mb: limits.memory_mb,
+                    }
+                } else if state.cpu_exceeded {
+                    RunError::Cpu {
+                        plugin: name,
+                        limit_ms: limits.cpu_ms,
+                    }
+                } else if let Some(message) = panic_message(&stderr) {
+                    RunError::Panic {
+                        plugin: name,
+                        message,
+                    }
+                } else {
+                    RunError::Trap {
+                        plugin: name,
+                        message: first_line(&format!("{trap:#}")),
+                    }
+                };
+                tracing::warn!(plugin = %error_plugin(&error), "sandbox stopped: {error}; trap: {trap:#}; stderr: {}", stderr.trim_end());
+                Err(error)
+            }
+        }
+    }
+
+    fn new_store(&self, call: CallContext) -> Store<HostState> {
+        let limits = call.limits.clone();
+        let stdout = Capture::new(CAPTURE_BYTES);
+        let stderr = Capture::new(CAPTURE_BYTES);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            policy: HttpPolicy::new(call.clone()),
+            call,
+            limiter: MemoryLimiter {
+                max_bytes: (limits.memory_mb as usize).saturating_mul(1 << 20),
+                exceeded: false,
+            },
+            stdout,
+            stderr,
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            host_entered: None,
+            cpu_exceeded: false,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.call_hook(|mut ctx, hook| {
+            let s = ctx.data_mut();
+            match hook {
+                CallHook::CallingHost => s.host_entered = Some(Instant::now()),
+                CallHook::ReturningFromHost => {
+                    if let Some(t) = s.host_entered.take() {
+                        s.host_time += t.elapsed();
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        });
+        let cpu = Duration::from_millis(limits.cpu_ms);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if ctx.data().guest_time() > cpu {
+                ctx.data_mut().cpu_exceeded = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // Yield so a busy plugin never starves the other commands on this thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+}
+
+fn error_plugin(e: &RunError) -> &str {
+    match e {
+        RunError::Timeout { plugin, .. }
+        | RunError::Cpu { plugin, .. }
+        | RunError::Memory { plugin, .. }
+        | RunError::Panic { plugin, .. }
+        | RunError::Trap { plugin, .. } => plugin,
+    }
+}
+
+fn provided(import: &str) -> bool {
+    if let Some(rest) = import.strip_prefix("wasi:") {
+        return rest
+            .split_once('@')
+            .is_some_and(|(_, v)| v.starts_with("0.2."));
+    }
+    if let Some(rest) = import.strip_prefix("chatops:plugin/") {
+        return rest
+            .split_once('@')
+            .is_some_and(|(iface, v)| PROVIDED_CHATOPS.contains(&iface) && v.starts_with("0.1."));
+    }
+    false
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// The message of a Rust panic, from what the guest printed on stderr.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at")?;
+    let tail = &stderr[start..];
+    // "panicked at src/lib.rs:10:5:\nmessage\nnote: run with RUST_BACKTRACE=1 ..."
+    let mut lines = tail.lines();
+    let location = lines
+        .next()?
+        .trim_start_matches("panicked at")
+        .trim()
+        .trim_end_matches(':')
+        .to_string();
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    let message = message.join(" ").trim().to_string();
+    Some(if message.is_empty() {
+        location
+    } else {
+        format!("{message} (at {location})")
+    })
+}
+
+impl PluginInfo {
+    fn default_empty() -> Self {
+        PluginInfo {
+            name: String::new(),
+            version: String::new(),
+            description: String::new(),
+            commands: vec![],
+            capabilities: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:12:9:\nboom: the thing broke\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            panic_message(stderr).unwrap(),
+            "boom: the thing broke (at src/lib.rs:12:9)"
+        );
+        assert_eq!(panic_message("nothing here"), None);
+    }
+
+    #[test]
+    fn imports_are_checked_by_package_and_version() {
+        assert!(provided("wasi:http/outgoing-handler@0.2.12"));
+        assert!(provided("wasi:cli/environment@0.2.0"));
+        assert!(provided("chatops:plugin/secrets@0.1.0"));
+        assert!(!provided("chatops:plugin/telepathy@0.1.0"));
+        assert!(!provided("chatops:plugin/secrets@0.2.0"));
+        assert!(!provided("wasi:http/types@0.3.0"));
+        assert!(!provided("acme:rockets/launch@1.0.0"));
+    }
+}
