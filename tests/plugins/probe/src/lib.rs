@@ -1,0 +1,75 @@
+//! Probes what the sandbox lets through; replies say exactly what happened.
+use chatops_sdk::http::{HttpError, Request};
+use chatops_sdk::*;
+
+struct Probe;
+
+impl Plugin for Probe {
+    fn describe() -> PluginInfo {
+        PluginInfo::new("probe", "0.1.0", "Probes capabilities")
+            .command(Command::new("fetch", "GET a URL").option(CommandOption::string("url", "where").required()))
+            .command(
+                Command::new("fetch-many", "GET a URL several times")
+                    .option(CommandOption::string("url", "where").required())
+                    .option(CommandOption::integer("times", "how often").required()),
+            )
+            .command(Command::new("secret", "Read a secret").option(CommandOption::string("name", "which").required()))
+            .command(Command::new("leak", "Put a secret in progress and reply").option(CommandOption::string("name", "which").required()))
+            .command(Command::new("count", "Count calls in kv"))
+            .command(Command::new("announce", "Post to a channel").option(CommandOption::string("channel", "where").required()))
+            .http("http://127.0.0.1", "the fake upstream in tests")
+            .secret("api-token", "authenticates to the upstream")
+            .request(Capability::Kv, "counts calls")
+    }
+
+    fn run(inv: Invocation) -> Result<Reply, CommandError> {
+        let arg = |n: &str| inv.str(n).unwrap_or_default();
+        match inv.command.as_str() {
+            "fetch" => Ok(Reply::text(fetch(&arg("url")))),
+            "fetch-many" => {
+                let times = inv.integer("times").unwrap_or(1);
+                let all: Vec<String> = (0..times).map(|_| fetch(&arg("url"))).collect();
+                Ok(Reply::text(all.join("\n")))
+            }
+            "secret" => Ok(Reply::text(match secret(&arg("name")) {
+                Ok(v) => format!("value={v}"),
+                Err(SecretError::NotGranted(n)) => format!("not-granted {n}"),
+                Err(SecretError::NotFound(n)) => format!("not-found {n}"),
+                Err(e) => format!("error {}", e.message()),
+            })),
+            "leak" => {
+                let v = secret(&arg("name"))?;
+                progress(format!("working with {v}"));
+                Ok(Reply::text(format!("the token is {v}")))
+            }
+            "count" => {
+                let n = match kv::get("count") {
+                    Ok(v) => v.map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0) + 1,
+                    Err(e) => return Ok(Reply::text(format!("kv error: {}", e.message()))),
+                };
+                kv::set("count", &n.to_le_bytes())?;
+                Ok(Reply::text(format!("count={n}")))
+            }
+            "announce" => Ok(Reply::text(match post(&arg("channel"), "announcement from probe") {
+                Ok(()) => "posted".into(),
+                Err(e) => format!("post error: {}", e.message()),
+            })),
+            other => Err(CommandError::failed(format!("no command {other}"))),
+        }
+    }
+}
+
+fn fetch(url: &str) -> String {
+    let token = secret("api-token").ok();
+    let mut req = Request::get(url);
+    if let Some(t) = &token {
+        req = req.bearer(t);
+    }
+    match req.send() {
+        Ok(r) => format!("status={} body={}", r.status, r.text()),
+        Err(HttpError::Denied(u)) => format!("denied {u}"),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+plugin!(Probe);
