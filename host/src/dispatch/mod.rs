@@ -373,6 +373,11 @@ impl Dispatcher {
         self.run(caller, plugin, invocation, &line, progress).await
     }
 
+    /// Who may answer a pending confirmation (`None` if it expired or was answered).
+    pub fn confirmation_owner(&self, token: &str) -> Option<String> {
+        lock(&self.pending).get(token).filter(|p| p.expires > Instant::now()).map(|p| p.user_id.clone())
+    }
+
     /// The answer to a Confirm/Cancel press. Only the user who asked can answer.
     pub async fn confirm(
         &self,

@@ -1,0 +1,273 @@
+//! The Discord adapter, and the only code that knows serenity. Slash commands are
+//! registered from the plugins' `describe()`; interactions, buttons and `!cmd` messages go
+//! through the same dispatcher as the shell.
+
+mod answer;
+mod commands;
+pub mod reply;
+
+use crate::bot::Bot;
+use crate::config::{self, DiscordConfig};
+use crate::dispatch::{Caller, Request};
+use crate::model::User;
+use answer::Target;
+use serenity::all::{
+    ChannelId, Command as SlashCommand, CommandInteraction, ComponentInteraction, Context, CreateInteractionResponse,
+    CreateInteractionResponseMessage, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message,
+    Ready, ResumedEvent, RoleId,
+};
+use serenity::async_trait;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the adapter connects. Built from `[discord]` in the config, or by tests.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token: String,
+    /// Talk to this server instead of discord.com (tests' fake Discord), rate limiter off.
+    pub api_url: Option<String>,
+    /// Register commands in these guilds; empty: globally.
+    pub guilds: Vec<u64>,
+    pub prefix_commands: bool,
+    /// Defer an interaction still running after this long (Discord allows 3 s).
+    pub defer_after: Duration,
+    /// How often to look for changed plugins and re-register.
+    pub watch_every: Duration,
+}
+
+impl Settings {
+    pub fn from_config(d: &DiscordConfig, token: String) -> anyhow::Result<Settings> {
+        let guilds = d
+            .guilds
+            .iter()
+            .map(|g| g.parse::<u64>().map_err(|_| anyhow::anyhow!("[discord] guilds: `{g}` is not a guild id (a number; enable developer mode and copy the server id)")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Settings {
+            token,
+            api_url: None,
+            guilds,
+            prefix_commands: d.prefix_commands,
+            defer_after: Duration::from_millis(2000),
+            watch_every: Duration::from_secs(1),
+        })
+    }
+}
+
+/// The bot token, from the environment variable or the secret `[discord]` names; never
+/// from the config file itself.
+pub fn token(_bot: &Arc<Bot>, config: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let (d, secrets) = match config {
+        Some(path) => {
+            let loaded = config::load(path).map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+            let s = &loaded.config.secrets;
+            let store = crate::capabilities::secrets::SecretStore::new(s.env_prefix.clone(), s.file.as_ref().map(|f| loaded.resolve(f)).as_deref())?;
+            (loaded.config.discord.clone(), Some(store))
+        }
+        None => (DiscordConfig::default(), None),
+    };
+    if let (Some(name), Some(store)) = (&d.token_secret, &secrets) {
+        return match store.lookup(name) {
+            Some(t) => Ok(Some(t)),
+            None => anyhow::bail!("[discord] token_secret = \"{name}\" has no value: {}", store.how_to_set(name)),
+        };
+    }
+    Ok(std::env::var(&d.token_env).ok().filter(|t| !t.trim().is_empty()))
+}
+
+/// Connect with the config's settings and serve until Ctrl-C or a fatal gateway error.
+pub async fn run(bot: Arc<Bot>, config: Option<&Path>, token: String) -> anyhow::Result<()> {
+    let d = match config {
+        Some(p) => config::load(p).map(|l| l.config.discord).unwrap_or_default(),
+        None => DiscordConfig::default(),
+    };
+    let running = start(bot, Settings::from_config(&d, token)?).await?;
+    let manager = running.shard_manager.clone();
+    tokio::select! {
+        r = running.task => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("Discord connection ended: {e}. If it says the token is invalid, reset it in the Developer Portal and set DISCORD_TOKEN again")),
+            Err(e) => Err(anyhow::anyhow!("the Discord task failed: {e}")),
+        },
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("shutting down");
+            manager.shutdown_all().await;
+            Ok(())
+        }
+    }
+}
+
+/// A connected client, running in the background.
+pub struct Running {
+    pub shard_manager: Arc<serenity::gateway::ShardManager>,
+    pub http: Arc<Http>,
+    pub task: tokio::task::JoinHandle<serenity::Result<()>>,
+}
+
+impl Running {
+    pub async fn shutdown(self) {
+        self.shard_manager.shutdown_all().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+pub async fn start(bot: Arc<Bot>, settings: Settings) -> anyhow::Result<Running> {
+    let mut http = HttpBuilder::new(&settings.token);
+    if let Some(url) = &settings.api_url {
+        // A local fake: no proxy from the environment, and no client-side rate limiter
+        // (serenity only honours a proxy URL with the limiter off).
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        http = http.proxy(url.clone()).ratelimiter_disabled(true).client(client);
+    }
+    let mut intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES;
+    if settings.prefix_commands {
+        intents |= GatewayIntents::MESSAGE_CONTENT;
+    }
+    let handler = Handler { bot, settings: Arc::new(settings), watching: AtomicBool::new(false) };
+    let mut client = serenity::client::ClientBuilder::new_with_http(http.build(), intents).event_handler(handler).await?;
+    let shard_manager = client.shard_manager.clone();
+    let http = client.http.clone();
+    let task = tokio::spawn(async move { client.start().await });
+    Ok(Running { shard_manager, http, task })
+}
+
+struct Handler {
+    bot: Arc<Bot>,
+    settings: Arc<Settings>,
+    watching: AtomicBool,
+}
+
+/// Log a failed REST call with what was being done; never propagate it.
+pub(crate) fn report<T>(what: &str, r: serenity::Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(e))) => {
+            tracing::warn!(status = e.status_code.as_u16(), "Discord refused {what}: {} ({} {})", e.error.message, e.method.as_str(), e.url);
+            None
+        }
+        Err(e) => {
+            tracing::warn!("Discord call failed while {what}: {e}");
+            None
+        }
+    }
+}
+
+fn caller(user: &serenity::all::User, roles: &[RoleId], channel: ChannelId, guild: Option<GuildId>) -> Caller {
+    Caller {
+        user: User {
+            id: user.id.to_string(),
+            name: user.global_name.clone().unwrap_or_else(|| user.name.clone()),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        },
+        channel: channel.to_string(),
+        guild: guild.map(|g| g.to_string()),
+    }
+}
+
+async fn register(http: &Http, bot: &Bot, settings: &Settings) {
+    let cmds = commands::slash_commands(&bot.dispatcher.commands());
+    let n = cmds.len();
+    if settings.guilds.is_empty() {
+        if report("registering global slash commands", SlashCommand::set_global_commands(http, cmds).await).is_some() {
+            tracing::info!("registered {n} global slash commands (Discord may take up to an hour to show changes)");
+        }
+    } else {
+        for g in &settings.guilds {
+            let what = format!("registering slash commands in guild {g}");
+            if report(&what, GuildId::new(*g).set_commands(http, cmds.clone()).await).is_some() {
+                tracing::info!("registered {n} slash commands in guild {g}");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        register(&ctx.http, &self.bot, &self.settings).await;
+        if self.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Plugins that change are re-registered, so Discord always offers what runs.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _watcher = self.bot.watch(self.settings.watch_every, tx);
+        let (http, bot, settings) = (ctx.http.clone(), self.bot.clone(), self.settings.clone());
+        tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                tracing::info!("{change}");
+                while rx.try_recv().is_ok() {}
+                register(&http, &bot, &settings).await;
+            }
+        });
+    }
+
+    async fn resume(&self, _ctx: Context, _: ResumedEvent) {
+        tracing::info!("Discord session resumed");
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        match interaction {
+            Interaction::Command(c) => self.on_command(ctx, c).await,
+            Interaction::Component(c) => self.on_button(ctx, c).await,
+            _ => {}
+        }
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        if !self.settings.prefix_commands || msg.author.bot {
+            return;
+        }
+        let prefix = self.bot.dispatcher.prefix();
+        let Some(text) = msg.content.strip_prefix(prefix) else { return };
+        if text.trim().is_empty() || text.starts_with(char::is_whitespace) {
+            return;
+        }
+        let roles = msg.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let who = caller(&msg.author, &roles, msg.channel_id, msg.guild_id);
+        let target = Target::Channel { http: ctx.http.clone(), channel: msg.channel_id, reply_to: msg.id };
+        answer::serve(self.bot.clone(), who, Request::Text(text.to_string()), target, self.settings.defer_after).await;
+    }
+}
+
+impl Handler {
+    async fn on_command(&self, ctx: Context, c: CommandInteraction) {
+        let roles = c.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
+        let request = if c.data.name == "help" {
+            let topic = commands::arguments(&c.data.options).into_iter().next().map(|a| a.value.to_string());
+            Request::Text(format!("help {}", topic.unwrap_or_default()))
+        } else {
+            Request::Command { name: c.data.name.clone(), args: commands::arguments(&c.data.options) }
+        };
+        let target = Target::Interaction { http: ctx.http.clone(), interaction: Box::new(answer::AnyInteraction::Command(c)) };
+        answer::serve(self.bot.clone(), who, request, target, self.settings.defer_after).await;
+    }
+
+    async fn on_button(&self, ctx: Context, c: ComponentInteraction) {
+        let Some((action, token)) = c.data.custom_id.strip_prefix("chatops:").and_then(|s| s.split_once(':')) else {
+            return;
+        };
+        let (action, token) = (action.to_string(), token.to_string());
+        let roles = c.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
+        let private = |text: &str| CreateInteractionResponse::Message(CreateInteractionResponseMessage::new().content(text).ephemeral(true));
+        match self.bot.dispatcher.confirmation_owner(&token) {
+            None => {
+                let r = c.create_response(&ctx.http, private("This confirmation has expired or was already answered; run the command again.")).await;
+                report("answering an expired confirmation", r);
+                return;
+            }
+            Some(owner) if owner != who.user.id => {
+                let r = c.create_response(&ctx.http, private("Only the person who asked can confirm or cancel this command.")).await;
+                report("refusing another user's button press", r);
+                return;
+            }
+            Some(_) => {}
+        }
+        let accept = action == "confirm";
+        let target = Target::Interaction { http: ctx.http.clone(), interaction: Box::new(answer::AnyInteraction::Component(c)) };
+        answer::serve_confirmation(self.bot.clone(), who, token, accept, target).await;
+    }
+}
