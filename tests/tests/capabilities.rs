@@ -258,3 +258,43 @@ async fn the_admin_cli_round_trips_a_commented_config() {
     assert!(!loaded.config.plugins.contains_key("echo"));
     assert_eq!(loaded.config.limits.cpu_ms, Some(1000));
 }
+
+#[tokio::test]
+async fn access_rules_decide_who_runs_what_and_help_shows_only_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_plugins(dir.path(), &["echo", "dice"]);
+    let cfg = dir.path().join("chatops.toml");
+    let sha = |p: &Path| sha256_hex(&std::fs::read(p).unwrap());
+    std::fs::write(
+        &cfg,
+        format!(
+            "[host]\nadmins = {{ users = [\"id-root\"] }}\n\n[plugins.echo]\npath = \"echo.wasm\"\nsha256 = \"{}\"\n[plugins.echo.access]\nroles = [\"deployers\"]\n\n[plugins.dice]\npath = \"dice.wasm\"\nsha256 = \"{}\"\n[plugins.dice.access]\nchannels = [\"games\"]\n",
+            sha(&paths[0]),
+            sha(&paths[1])
+        ),
+    )
+    .unwrap();
+    let chat = Chat::from_config(&cfg).await.with_dir(dir);
+    let alice = caller("alice", &[]);
+    let bob = caller("bob", &["deployers"]);
+    let root = caller("root", &[]);
+
+    let r = chat.say_as(&alice, "echo hi").await;
+    assert_eq!(r.kind, Kind::Denied);
+    assert_eq!(r.text, "You may not run `echo`: `echo` commands are limited to roles deployers. Ask an admin for access.");
+    assert!(r.ephemeral);
+    assert_eq!(chat.say_as(&bob, "echo hi").await.text, "hi");
+    assert_eq!(chat.say_as(&root, "echo hi").await.text, "hi");
+
+    let r = chat.say_as(&bob, "flip").await;
+    assert!(r.text.contains("can only be run in these channels: games"), "{}", r.text);
+    let mut in_games = bob.clone();
+    in_games.channel = "games".into();
+    assert_eq!(chat.say_as(&in_games, "flip").await.kind, Kind::Reply);
+
+    let help = chat.say_as(&alice, "help").await.text;
+    assert!(!help.contains("echo") && !help.contains("roll"), "{help}");
+    assert!(chat.say_as(&bob, "help").await.text.contains("`!echo <text>`"));
+    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(10).unwrap();
+    assert!(audit.iter().any(|e| e.outcome == "denied" && e.actor.starts_with("alice")), "{audit:?}");
+}

@@ -19,6 +19,16 @@ impl ProgressSink for PrintProgress {
     }
 }
 
+/// Posts to other channels (granted with `post`), shown inline with their channel.
+struct PrintPost;
+#[async_trait::async_trait]
+impl crate::capabilities::Poster for PrintPost {
+    async fn post(&self, channel: &str, text: &str) -> Result<(), String> {
+        println!("[#{channel}] {text}");
+        Ok(())
+    }
+}
+
 enum Lines {
     Tty(
         Arc<Mutex<rustyline::DefaultEditor>>,
@@ -107,13 +117,17 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
     for (name, why) in bot.dispatcher.disabled() {
         eprintln!("[chatops] plugin `{name}` is disabled: {why}");
     }
+    bot.dispatcher.set_poster(Arc::new(PrintPost));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watcher = bot.watch(Duration::from_millis(500), tx);
-    let prompt = if interactive { "> " } else { "" };
-    loop {
-        while let Ok(m) = rx.try_recv() {
+    // Reloads are announced as they happen, even while the prompt waits for input.
+    let announcer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
             eprintln!("[chatops] {m}");
         }
+    });
+    let prompt = if interactive { "> " } else { "" };
+    loop {
         let Some(line) = lines.next(prompt).await else {
             break;
         };
@@ -153,5 +167,6 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
     }
     lines.save();
     watcher.abort();
+    announcer.abort();
     Ok(())
 }
