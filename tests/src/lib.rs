@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end tests: test plugins, a bot to talk to, and fake
 //! upstream services on 127.0.0.1.
 
+pub mod discord_fake;
 pub mod upstream;
 
 use chatops::bot::{Bot, Dev};

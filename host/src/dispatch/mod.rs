@@ -68,7 +68,7 @@ pub struct Response {
 
 impl Response {
     fn new(kind: Kind, text: impl Into<String>) -> Self {
-        let ephemeral = !matches!(kind, Kind::Reply | Kind::Confirm { .. });
+        let ephemeral = matches!(kind, Kind::Help | Kind::Usage | Kind::Denied | Kind::Failed);
         Response {
             kind,
             text: text.into(),

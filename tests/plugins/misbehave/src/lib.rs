@@ -10,6 +10,7 @@ impl Plugin for Misbehave {
             .command(Command::new("hog", "Allocate without end"))
             .command(Command::new("boom", "Panic"))
             .command(Command::new("nap", "Sleep for a long time"))
+            .command(Command::new("doze", "Sleep a few seconds, then answer").option(CommandOption::integer("seconds", "how long").required()))
             .command(Command::new("flood", "Reply with a megabytes-long text"))
             .command(Command::new("chatty", "Print without end on stdout"))
             .command(Command::new("wipe", "Pretend to wipe everything").confirm())
@@ -34,6 +35,11 @@ impl Plugin for Misbehave {
             "nap" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 Ok(Reply::text("slept"))
+            }
+            "doze" => {
+                let s = inv.integer("seconds").unwrap_or(1).clamp(0, 60) as u64;
+                std::thread::sleep(std::time::Duration::from_secs(s));
+                Ok(Reply::text(format!("slept {s}s")))
             }
             "flood" => Ok(Reply::text("x".repeat(3 << 20))),
             "chatty" => {
