@@ -57,8 +57,7 @@ pub fn digest_mismatch(name: &str, path: &Path, actual: &str, pinned: &str) -> S
 impl Bot {
     /// Start from a config file, or with the bundled plugins and nothing granted if `None`.
     pub async fn start(config_file: Option<&Path>) -> anyhow::Result<Arc<Bot>> {
-        let runtime = Arc::new(Runtime::new()?);
-        let (store, prefix, loaded) = match config_file {
+        let (runtime, store, prefix, loaded) = match config_file {
             Some(path) => {
                 let loaded = config::load(path).map_err(|errors| {
                     anyhow::anyhow!(errors
@@ -70,10 +69,17 @@ impl Bot {
                 let db = loaded.resolve(&loaded.config.host.store);
                 let store = Store::open(&db)
                     .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display()))?;
-                (store, loaded.config.host.prefix.clone(), Some(loaded))
+                let runtime = Runtime::new()?.with_cache(&db.with_extension("cache"))?;
+                (
+                    runtime,
+                    store,
+                    loaded.config.host.prefix.clone(),
+                    Some(loaded),
+                )
             }
-            None => (Store::in_memory()?, "!".to_string(), None),
+            None => (Runtime::new()?, Store::in_memory()?, "!".to_string(), None),
         };
+        let runtime = Arc::new(runtime);
         let dispatcher = Arc::new(Dispatcher::new(runtime, Some(Arc::new(store)), &prefix));
         let bot = Arc::new(Bot {
             dispatcher,

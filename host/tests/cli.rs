@@ -7,14 +7,26 @@ use std::time::{Duration, Instant};
 
 fn chatops() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chatops"));
-    c.env_remove("DISCORD_TOKEN").env_remove("CHATOPS_CONFIG").env("RUST_LOG", "warn");
+    c.env_remove("DISCORD_TOKEN")
+        .env_remove("CHATOPS_CONFIG")
+        .env("RUST_LOG", "warn");
     c
 }
 
 /// Run with a deadline, so a hung child fails the test instead of hanging it.
 fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn chatops");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chatops");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {
@@ -27,7 +39,10 @@ fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -35,10 +50,17 @@ fn shell_answers_piped_commands_with_the_bundled_plugins() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = chatops();
     cmd.current_dir(dir.path()).arg("shell");
-    let out = run(cmd, "help\necho hello\n!echo bang works\n/echo slash too\n", Duration::from_secs(60));
+    let out = run(
+        cmd,
+        "help\necho hello\n!echo bang works\n/echo slash too\n",
+        Duration::from_secs(60),
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("`!echo <text>` — Repeat a message back to the channel"), "{stdout}");
+    assert!(
+        stdout.contains("`!echo <text>` — Repeat a message back to the channel"),
+        "{stdout}"
+    );
     assert!(stdout.contains("\nhello\n"), "{stdout}");
     assert!(stdout.contains("bang works"), "{stdout}");
     assert!(stdout.contains("slash too"), "{stdout}");
@@ -72,16 +94,29 @@ fn a_plugin_made_by_chatops_new_builds_and_runs() {
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build
         .current_dir(&project)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(root.join("target/guest-template"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR");
     let out = run(build, "", Duration::from_secs(600));
-    assert!(out.status.success(), "the generated plugin does not build:\n{}", text(&out).1);
+    assert!(
+        out.status.success(),
+        "the generated plugin does not build:\n{}",
+        text(&out).1
+    );
     let wasm = root.join("target/guest-template/wasm32-wasip2/release/greeter.wasm");
 
     let mut invoke = chatops();
-    invoke.arg("invoke").arg(&wasm).arg("greeter Ada style=loud");
+    invoke
+        .arg("invoke")
+        .arg(&wasm)
+        .arg("greeter Ada style=loud");
     let out = run(invoke, "", Duration::from_secs(60));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -91,7 +126,11 @@ fn a_plugin_made_by_chatops_new_builds_and_runs() {
     bad.arg("invoke").arg(&wasm).arg("greeter");
     let out = run(bad, "", Duration::from_secs(60));
     assert!(!out.status.success());
-    assert!(text(&out).0.contains("`name` is required"), "{}", text(&out).0);
+    assert!(
+        text(&out).0.contains("`name` is required"),
+        "{}",
+        text(&out).0
+    );
 
     let mut inspect = chatops();
     inspect.args(["plugins", "inspect"]).arg(&wasm);
@@ -100,7 +139,10 @@ fn a_plugin_made_by_chatops_new_builds_and_runs() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("greeter 0.1.0 — Says hello"), "{stdout}");
     assert!(stdout.contains("sha256 "), "{stdout}");
-    assert!(stdout.contains("style (one of plain, loud, optional)"), "{stdout}");
+    assert!(
+        stdout.contains("style (one of plain, loud, optional)"),
+        "{stdout}"
+    );
 
     let mut shell = chatops();
     shell.arg("shell").arg("--plugin").arg(&wasm);

@@ -36,11 +36,17 @@ async fn http_reaches_what_was_granted_and_nothing_else() {
     let (dir, cfg) = setup(&format!("http = [\"http://127.0.0.1:{port}/v1/\"]"), "");
     let chat = Chat::from_config(&cfg).await.with_dir(dir);
 
-    assert_eq!(chat.ok(&format!("fetch {}", up.url("/v1/status"))).await, "status=200 body=all systems go");
+    assert_eq!(
+        chat.ok(&format!("fetch {}", up.url("/v1/status"))).await,
+        "status=200 body=all systems go"
+    );
 
     for (what, url) in [
         ("another port", other.url("/v1/status")),
-        ("another scheme", format!("https://127.0.0.1:{port}/v1/status")),
+        (
+            "another scheme",
+            format!("https://127.0.0.1:{port}/v1/status"),
+        ),
         ("a path outside the prefix", up.url("/admin")),
         ("a prefix look-alike", up.url("/v10")),
         ("a dot-dot escape", up.url("/v1/../admin")),
@@ -48,18 +54,48 @@ async fn http_reaches_what_was_granted_and_nothing_else() {
         ("a private address", "http://10.0.0.1/v1/status".to_string()),
     ] {
         let r = chat.say(&format!("fetch {url}")).await;
-        assert!(r.text.starts_with("denied "), "{what}: {url} gave {}", r.text);
-        assert!(r.notices.iter().any(|n| n.contains("refused: plugin `probe` requested") && n.contains("chatops grant probe http")), "{what}: {:?}", r.notices);
+        assert!(
+            r.text.starts_with("denied "),
+            "{what}: {url} gave {}",
+            r.text
+        );
+        assert!(
+            r.notices
+                .iter()
+                .any(|n| n.contains("refused: plugin `probe` requested")
+                    && n.contains("chatops grant probe http")),
+            "{what}: {:?}",
+            r.notices
+        );
     }
     let r = chat.say(&format!("fetch {}", up.url("/admin"))).await;
-    assert!(r.notices.iter().any(|n| n.contains(&format!("to allow it: chatops grant probe http http://127.0.0.1:{port}"))), "{:?}", r.notices);
+    assert!(
+        r.notices.iter().any(|n| n.contains(&format!(
+            "to allow it: chatops grant probe http http://127.0.0.1:{port}"
+        ))),
+        "{:?}",
+        r.notices
+    );
 
     // A redirect is a new request, checked like any other.
     let inside = format!("fetch {}", up.url("/v1/redirect?to=/v1/status"));
     assert_eq!(chat.ok(&inside).await, "status=200 body=all systems go");
-    for to in [up.url("/admin"), format!("http://localhost:{port}/v1/status"), other.url("/v1/status")] {
-        let r = chat.say(&format!("fetch {}", up.url(&format!("/v1/redirect?to={to}")))).await;
-        assert!(r.text.starts_with("denied "), "redirect to {to} gave {}", r.text);
+    for to in [
+        up.url("/admin"),
+        format!("http://localhost:{port}/v1/status"),
+        other.url("/v1/status"),
+    ] {
+        let r = chat
+            .say(&format!(
+                "fetch {}",
+                up.url(&format!("/v1/redirect?to={to}"))
+            ))
+            .await;
+        assert!(
+            r.text.starts_with("denied "),
+            "redirect to {to} gave {}",
+            r.text
+        );
     }
 }
 
@@ -69,11 +105,19 @@ async fn names_that_resolve_to_internal_addresses_need_a_literal_grant() {
     let port = up.addr.port();
     let (dir, cfg) = setup(&format!("http = [\"http://localhost:{port}\"]"), "");
     let chat = Chat::from_config(&cfg).await.with_dir(dir);
-    let r = chat.say(&format!("fetch http://localhost:{port}/v1/status")).await;
+    let r = chat
+        .say(&format!("fetch http://localhost:{port}/v1/status"))
+        .await;
     assert!(r.text.starts_with("denied "), "{}", r.text);
     let note = r.notices.join("\n");
-    assert!(note.contains("resolves to the internal address 127.0.0.1"), "{note}");
-    assert!(note.contains(&format!("chatops grant probe http http://127.0.0.1:{port}")), "{note}");
+    assert!(
+        note.contains("resolves to the internal address 127.0.0.1"),
+        "{note}"
+    );
+    assert!(
+        note.contains(&format!("chatops grant probe http http://127.0.0.1:{port}")),
+        "{note}"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +131,9 @@ async fn response_size_request_count_and_time_are_capped() {
     let chat = Chat::from_config(&cfg).await.with_dir(dir);
     let big = chat.ok(&format!("fetch {}", up.url("/v1/big"))).await;
     assert!(big.contains("larger than the host allows"), "{big}");
-    let many = chat.ok(&format!("fetch-many {} 3", up.url("/v1/status"))).await;
+    let many = chat
+        .ok(&format!("fetch-many {} 3", up.url("/v1/status")))
+        .await;
     let lines: Vec<&str> = many.lines().collect();
     assert_eq!(lines[..2], ["status=200 body=all systems go"; 2]);
     assert!(lines[2].starts_with("denied "), "{many}");
@@ -100,7 +146,9 @@ async fn secrets_are_granted_by_name_and_redacted_from_chat() {
     let up = Upstream::start().await;
     let port = up.addr.port();
     let (dir, cfg) = setup(
-        &format!("http = [\"http://127.0.0.1:{port}\"]\nsecrets = [\"api-token\", \"unset-token\"]"),
+        &format!(
+            "http = [\"http://127.0.0.1:{port}\"]\nsecrets = [\"api-token\", \"unset-token\"]"
+        ),
         "[secrets]\nenv_prefix = \"CHATOPS_TEST_CAPS_\"\n",
     );
     std::env::set_var("CHATOPS_TEST_CAPS_API_TOKEN", "s3cr3t-t0ken-value");
@@ -109,41 +157,85 @@ async fn secrets_are_granted_by_name_and_redacted_from_chat() {
 
     // The plugin reads it and uses it upstream...
     let r = chat.say(&format!("fetch {}", up.url("/v1/whoami"))).await;
-    assert_eq!(r.text, "status=200 body=Bearer [redacted]\n(a secret value was redacted from this reply)");
-    assert!(r.notices.iter().any(|n| n.contains("redacted a secret value")), "{:?}", r.notices);
+    assert_eq!(
+        r.text,
+        "status=200 body=Bearer [redacted]\n(a secret value was redacted from this reply)"
+    );
+    assert!(
+        r.notices
+            .iter()
+            .any(|n| n.contains("redacted a secret value")),
+        "{:?}",
+        r.notices
+    );
     // ...but its value never reaches the chat, in replies or progress.
     let r = chat.say("secret api-token").await;
     assert!(r.text.starts_with("value=[redacted]"), "{}", r.text);
     assert!(!r.text.contains("s3cr3t"));
     let r = chat.say("leak api-token").await;
     assert!(!r.text.contains("s3cr3t"), "{}", r.text);
-    assert!(chat.progress.0.lock().unwrap().contains(&"working with [redacted]".to_string()));
+    assert!(chat
+        .progress
+        .0
+        .lock()
+        .unwrap()
+        .contains(&"working with [redacted]".to_string()));
 
     let r = chat.say("secret other").await;
     assert_eq!(r.text, "not-granted other");
-    assert!(r.notices[0].contains("to allow it: chatops grant probe secret other"), "{:?}", r.notices);
+    assert!(
+        r.notices[0].contains("to allow it: chatops grant probe secret other"),
+        "{:?}",
+        r.notices
+    );
     let r = chat.say("secret unset-token").await;
     assert_eq!(r.text, "not-found unset-token");
-    assert!(r.notices[0].contains("set the environment variable CHATOPS_TEST_CAPS_UNSET_TOKEN"), "{:?}", r.notices);
+    assert!(
+        r.notices[0].contains("set the environment variable CHATOPS_TEST_CAPS_UNSET_TOKEN"),
+        "{:?}",
+        r.notices
+    );
 
     // Nor in the audit trail.
-    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(50).unwrap();
+    let audit = chat
+        .bot
+        .dispatcher
+        .store()
+        .unwrap()
+        .audit_recent(50)
+        .unwrap();
     assert!(!audit.is_empty());
-    assert!(audit.iter().all(|e| !format!("{e:?}").contains("s3cr3t")), "{audit:?}");
+    assert!(
+        audit.iter().all(|e| !format!("{e:?}").contains("s3cr3t")),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_secrets_file_works_only_when_private() {
-    let (dir, cfg) = setup("secrets = [\"api-token\"]", "[secrets]\nfile = \"secrets.toml\"\n");
+    let (dir, cfg) = setup(
+        "secrets = [\"api-token\"]",
+        "[secrets]\nfile = \"secrets.toml\"\n",
+    );
     let file = dir.path().join("secrets.toml");
     std::fs::write(&file, "api-token = \"from-the-file-123\"\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let chat = Chat::from_config(&cfg).await;
-    assert!(chat.ok("secret api-token").await.starts_with("value=[redacted]"));
+    assert!(chat
+        .ok("secret api-token")
+        .await
+        .starts_with("value=[redacted]"));
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = chatops::bot::Bot::start(Some(&cfg)).await.err().expect("refused").to_string();
-    assert!(err.contains("can be read by other users (mode 644)") && err.contains("Fix: chmod 600"), "{err}");
+    let err = chatops::bot::Bot::start(Some(&cfg))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("can be read by other users (mode 644)") && err.contains("Fix: chmod 600"),
+        "{err}"
+    );
     drop(dir);
 }
 
@@ -151,16 +243,38 @@ async fn a_secrets_file_works_only_when_private() {
 async fn kv_and_posting_need_grants() {
     let (dir, cfg) = setup("", "");
     let chat = Chat::from_config(&cfg).await;
-    assert_eq!(chat.ok("count").await, "kv error: the key-value store is not granted to this plugin");
-    assert_eq!(chat.ok("announce 42").await, "post error: posting to `42` is not granted to this plugin");
+    assert_eq!(
+        chat.ok("count").await,
+        "kv error: the key-value store is not granted to this plugin"
+    );
+    assert_eq!(
+        chat.ok("announce 42").await,
+        "post error: posting to `42` is not granted to this plugin"
+    );
     drop(chat);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("[plugins.probe.grants]\n", "[plugins.probe.grants]\nkv = true\n");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[plugins.probe.grants]\n",
+        "[plugins.probe.grants]\nkv = true\n",
+    );
     std::fs::write(&cfg, text).unwrap();
     let chat = Chat::from_config(&cfg).await;
     assert_eq!(chat.ok("count").await, "count=1");
     assert_eq!(chat.ok("count").await, "count=2");
     drop(chat);
     // The store is a file: the count survives a restart.
+    // Compiled code is cached by digest beside the store, private to this user.
+    let cache = dir.path().join("chatops.cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(cached.iter().any(|n| n.ends_with(".cwasm")), "{cached:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let chat = Chat::from_config(&cfg).await.with_dir(dir);
     assert_eq!(chat.ok("count").await, "count=3");
 }
@@ -170,7 +284,10 @@ async fn kv_and_posting_need_grants() {
 fn tamper(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     let needle = b"announcement from probe";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the string is in the binary");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the string is in the binary");
     bytes[at] = b'A';
     std::fs::write(path, bytes).unwrap();
 }
@@ -179,26 +296,54 @@ fn tamper(path: &Path) {
 async fn a_changed_plugin_loses_its_grants_until_approved() {
     let up = Upstream::start().await;
     let port = up.addr.port();
-    let (dir, cfg) = setup(&format!("http = [\"http://127.0.0.1:{port}\"]\npost = [\"ops\"]"), "");
+    let (dir, cfg) = setup(
+        &format!("http = [\"http://127.0.0.1:{port}\"]\npost = [\"ops\"]"),
+        "",
+    );
     let wasm = dir.path().join("probe.wasm");
     let chat = Chat::from_config(&cfg).await;
-    chat.bot.dispatcher.set_poster(std::sync::Arc::new(Recorder::default()));
-    assert_eq!(chat.ok(&format!("fetch {}", up.url("/v1/status"))).await, "status=200 body=all systems go");
+    chat.bot
+        .dispatcher
+        .set_poster(std::sync::Arc::new(Recorder::default()));
+    assert_eq!(
+        chat.ok(&format!("fetch {}", up.url("/v1/status"))).await,
+        "status=200 body=all systems go"
+    );
     let old = sha256_hex(&std::fs::read(&wasm).unwrap());
 
     tamper(&wasm);
     let new = sha256_hex(&std::fs::read(&wasm).unwrap());
     let msgs = chat.bot.reload_if_changed().await.join("\n");
-    assert!(msgs.contains(&format!("plugin `probe` disabled: {} has sha256 {new} but the config approves {old}", wasm.display())), "{msgs}");
-    assert!(msgs.contains("run `chatops plugins approve probe`"), "{msgs}");
+    assert!(
+        msgs.contains(&format!(
+            "plugin `probe` disabled: {} has sha256 {new} but the config approves {old}",
+            wasm.display()
+        )),
+        "{msgs}"
+    );
+    assert!(
+        msgs.contains("run `chatops plugins approve probe`"),
+        "{msgs}"
+    );
     let r = chat.say(&format!("fetch {}", up.url("/v1/status"))).await;
     assert_eq!(r.kind, Kind::Usage, "{}", r.text);
     assert!(r.text.contains("There is no command `fetch`"), "{}", r.text);
 
-    cli(&["--config", cfg.to_str().unwrap(), "plugins", "approve", "probe"]).await.unwrap();
+    cli(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "plugins",
+        "approve",
+        "probe",
+    ])
+    .await
+    .unwrap();
     let msgs = chat.bot.reload_if_changed().await.join("\n");
     assert!(msgs.contains("plugin `probe` loaded"), "{msgs}");
-    assert_eq!(chat.ok(&format!("fetch {}", up.url("/v1/status"))).await, "status=200 body=all systems go");
+    assert_eq!(
+        chat.ok(&format!("fetch {}", up.url("/v1/status"))).await,
+        "status=200 body=all systems go"
+    );
     assert_eq!(chat.ok("announce ops").await, "posted");
     drop(dir);
 }
@@ -229,24 +374,70 @@ async fn the_admin_cli_round_trips_a_commented_config() {
     std::fs::write(&cfg, COMMENTED).unwrap();
     let wasm = write_plugins(dir.path(), &["probe", "echo"]);
     let c = cfg.to_str().unwrap();
-    cli(&["--config", c, "plugins", "add", wasm[0].to_str().unwrap()]).await.unwrap();
-    cli(&["--config", c, "plugins", "add", wasm[1].to_str().unwrap()]).await.unwrap();
+    cli(&["--config", c, "plugins", "add", wasm[0].to_str().unwrap()])
+        .await
+        .unwrap();
+    cli(&["--config", c, "plugins", "add", wasm[1].to_str().unwrap()])
+        .await
+        .unwrap();
     // A comment added by hand between CLI edits survives the next ones.
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("[plugins.probe]\n", "[plugins.probe]\n# probe is for testing only\n");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[plugins.probe]\n",
+        "[plugins.probe]\n# probe is for testing only\n",
+    );
     std::fs::write(&cfg, text).unwrap();
-    cli(&["--config", c, "grant", "probe", "http", "https://api.example.com/v1"]).await.unwrap();
-    cli(&["--config", c, "grant", "probe", "secret", "api-token"]).await.unwrap();
+    cli(&[
+        "--config",
+        c,
+        "grant",
+        "probe",
+        "http",
+        "https://api.example.com/v1",
+    ])
+    .await
+    .unwrap();
+    cli(&["--config", c, "grant", "probe", "secret", "api-token"])
+        .await
+        .unwrap();
     cli(&["--config", c, "grant", "probe", "kv"]).await.unwrap();
-    cli(&["--config", c, "grant", "echo", "http", "https://*.example.org"]).await.unwrap();
-    cli(&["--config", c, "revoke", "echo", "http", "https://*.example.org"]).await.unwrap();
-    cli(&["--config", c, "plugins", "remove", "echo"]).await.unwrap();
-    let bad = cli(&["--config", c, "grant", "probe", "http", "api.example.com"]).await.unwrap_err().to_string();
+    cli(&[
+        "--config",
+        c,
+        "grant",
+        "echo",
+        "http",
+        "https://*.example.org",
+    ])
+    .await
+    .unwrap();
+    cli(&[
+        "--config",
+        c,
+        "revoke",
+        "echo",
+        "http",
+        "https://*.example.org",
+    ])
+    .await
+    .unwrap();
+    cli(&["--config", c, "plugins", "remove", "echo"])
+        .await
+        .unwrap();
+    let bad = cli(&["--config", c, "grant", "probe", "http", "api.example.com"])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(bad.contains("the scheme is missing"), "{bad}");
     cli(&["--config", c, "check"]).await.unwrap();
     cli(&["--config", c, "plugins", "list"]).await.unwrap();
 
     let out = std::fs::read_to_string(&cfg).unwrap();
-    for comment in ["# The ops team's bot. Changes are reviewed in PRs.", "# bang commands", "# be strict by default", "# probe is for testing only"] {
+    for comment in [
+        "# The ops team's bot. Changes are reviewed in PRs.",
+        "# bang commands",
+        "# be strict by default",
+        "# probe is for testing only",
+    ] {
         assert!(out.contains(comment), "lost {comment:?}:\n{out}");
     }
     let loaded = chatops::config::load(&cfg).unwrap();
@@ -287,14 +478,33 @@ async fn access_rules_decide_who_runs_what_and_help_shows_only_that() {
     assert_eq!(chat.say_as(&root, "echo hi").await.text, "hi");
 
     let r = chat.say_as(&bob, "flip").await;
-    assert!(r.text.contains("can only be run in these channels: games"), "{}", r.text);
+    assert!(
+        r.text.contains("can only be run in these channels: games"),
+        "{}",
+        r.text
+    );
     let mut in_games = bob.clone();
     in_games.channel = "games".into();
     assert_eq!(chat.say_as(&in_games, "flip").await.kind, Kind::Reply);
 
     let help = chat.say_as(&alice, "help").await.text;
     assert!(!help.contains("echo") && !help.contains("roll"), "{help}");
-    assert!(chat.say_as(&bob, "help").await.text.contains("`!echo <text>`"));
-    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(10).unwrap();
-    assert!(audit.iter().any(|e| e.outcome == "denied" && e.actor.starts_with("alice")), "{audit:?}");
+    assert!(chat
+        .say_as(&bob, "help")
+        .await
+        .text
+        .contains("`!echo <text>`"));
+    let audit = chat
+        .bot
+        .dispatcher
+        .store()
+        .unwrap()
+        .audit_recent(10)
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.outcome == "denied" && e.actor.starts_with("alice")),
+        "{audit:?}"
+    );
 }

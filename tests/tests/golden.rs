@@ -11,7 +11,12 @@ async fn messages(cfg: &Path) -> Vec<String> {
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
         Ok(_) => match chatops::bot::Bot::start(Some(cfg)).await {
             Err(e) => vec![e.to_string()],
-            Ok(bot) => bot.dispatcher.disabled().into_iter().map(|(name, why)| format!("{name}: {why}")).collect(),
+            Ok(bot) => bot
+                .dispatcher
+                .disabled()
+                .into_iter()
+                .map(|(name, why)| format!("{name}: {why}"))
+                .collect(),
         },
     }
 }
@@ -19,7 +24,12 @@ async fn messages(cfg: &Path) -> Vec<String> {
 #[tokio::test]
 async fn bad_configs_give_messages_that_name_the_fix() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
-    let mut cases: Vec<_> = std::fs::read_dir(&golden).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&golden)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     cases.sort();
     assert!(cases.len() >= 6, "golden cases missing: {cases:?}");
     let mut failures = Vec::new();
@@ -27,7 +37,9 @@ async fn bad_configs_give_messages_that_name_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let echo = write_plugins(dir.path(), &["echo"]).remove(0);
         let digest = sha256_hex(&std::fs::read(&echo).unwrap());
-        let text = std::fs::read_to_string(&case).unwrap().replace("$ECHO_SHA256", &digest);
+        let text = std::fs::read_to_string(&case)
+            .unwrap()
+            .replace("$ECHO_SHA256", &digest);
         let cfg = dir.path().join("chatops.toml");
         std::fs::write(&cfg, text).unwrap();
         let secrets = dir.path().join("secrets.toml");
@@ -35,7 +47,11 @@ async fn bad_configs_give_messages_that_name_the_fix() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-        let got = messages(&cfg).await.join("\n").replace(&dir.path().display().to_string(), "$DIR").replace(&digest, "$ECHO_SHA256");
+        let got = messages(&cfg)
+            .await
+            .join("\n")
+            .replace(&dir.path().display().to_string(), "$DIR")
+            .replace(&digest, "$ECHO_SHA256");
         let expected_path = case.with_extension("expected");
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&expected_path, format!("{got}\n")).unwrap();
@@ -43,8 +59,17 @@ async fn bad_configs_give_messages_that_name_the_fix() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if got.trim() != expected.trim() {
-            failures.push(format!("{}:\n  expected: {}\n  got:      {}", case.display(), expected.trim(), got.trim()));
+            failures.push(format!(
+                "{}:\n  expected: {}\n  got:      {}",
+                case.display(),
+                expected.trim(),
+                got.trim()
+            ));
         }
     }
-    assert!(failures.is_empty(), "golden mismatches (UPDATE_GOLDEN=1 rewrites them after review):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches (UPDATE_GOLDEN=1 rewrites them after review):\n{}",
+        failures.join("\n")
+    );
 }

@@ -23,15 +23,32 @@ async fn usage_errors_show_the_usage() {
     // from the parser, before the plugin runs
     let r = chat.say("countdown soon").await;
     assert_eq!(r.kind, Kind::Usage);
-    assert!(r.text.contains("`seconds` must be a whole number, not `soon`"), "{}", r.text);
-    assert!(r.text.contains("Usage: `!countdown <seconds>`"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("`seconds` must be a whole number, not `soon`"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("Usage: `!countdown <seconds>`"),
+        "{}",
+        r.text
+    );
     assert!(r.ephemeral);
     // from the plugin itself
     let r = chat.say("roll 0d6").await;
     assert_eq!(r.kind, Kind::Usage);
-    assert!(r.text.contains("roll 1 to 100 dice") && r.text.contains("Usage: `!roll [dice] [show]`"), "{}", r.text);
+    assert!(
+        r.text.contains("roll 1 to 100 dice") && r.text.contains("Usage: `!roll [dice] [show]`"),
+        "{}",
+        r.text
+    );
     let r = chat.say("roll show=sideways").await;
-    assert!(r.text.contains("`show` must be one of: total, each"), "{}", r.text);
+    assert!(
+        r.text.contains("`show` must be one of: total, each"),
+        "{}",
+        r.text
+    );
     let r = chat.say("rol").await;
     assert!(r.text.contains("Did you mean `!roll`?"), "{}", r.text);
 }
@@ -41,11 +58,23 @@ async fn help_lists_commands_and_explains_one() {
     let chat = Chat::dev(&["echo", "dice"], Grants::default(), &[]).await;
     let all = chat.say("help").await;
     assert_eq!(all.kind, Kind::Help);
-    for needle in ["`!echo <text>` — Repeat a message back to the channel", "`!roll [dice] [show]`", "**dice** — Dice, coins and countdowns"] {
-        assert!(all.text.contains(needle), "missing {needle:?} in\n{}", all.text);
+    for needle in [
+        "`!echo <text>` — Repeat a message back to the channel",
+        "`!roll [dice] [show]`",
+        "**dice** — Dice, coins and countdowns",
+    ] {
+        assert!(
+            all.text.contains(needle),
+            "missing {needle:?} in\n{}",
+            all.text
+        );
     }
     let one = chat.say("help roll").await;
-    assert!(one.text.contains("show (one of total, each, optional)"), "{}", one.text);
+    assert!(
+        one.text.contains("show (one of total, each, optional)"),
+        "{}",
+        one.text
+    );
     assert!(one.text.contains("from plugin dice 0.1.0"), "{}", one.text);
 }
 
@@ -63,17 +92,39 @@ async fn runaway_plugins_are_stopped_and_the_next_command_runs() {
     let t = Instant::now();
     let r = chat.say("spin").await;
     assert_eq!(r.kind, Kind::Failed);
-    assert!(r.text.contains("used more than its CPU limit of 2000 ms"), "{}", r.text);
-    assert!(t.elapsed() < Duration::from_secs(20), "spin took {:?}", t.elapsed());
+    assert!(
+        r.text.contains("used more than its CPU limit of 2000 ms"),
+        "{}",
+        r.text
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "spin took {:?}",
+        t.elapsed()
+    );
     assert_eq!(chat.ok("echo still here").await, "still here");
 
     let r = chat.say("hog").await;
-    assert!(r.text.contains("ran out of memory: it may use 64 MiB"), "{}", r.text);
-    assert!(r.text.contains("raise `memory_mb` under [plugins.misbehave.limits]"), "{}", r.text);
+    assert!(
+        r.text.contains("ran out of memory: it may use 64 MiB"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text
+            .contains("raise `memory_mb` under [plugins.misbehave.limits]"),
+        "{}",
+        r.text
+    );
     assert_eq!(chat.ok("echo still here").await, "still here");
 
     let r = chat.say("boom").await;
-    assert!(r.text.contains("panicked: the flux capacitor broke (at misbehave/src/lib.rs"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("panicked: the flux capacitor broke (at misbehave/src/lib.rs"),
+        "{}",
+        r.text
+    );
     assert!(r.text.contains("(plugin `misbehave`)"), "{}", r.text);
     assert_eq!(chat.ok("echo still here").await, "still here");
 
@@ -105,9 +156,18 @@ async fn a_sleeping_plugin_hits_its_wall_time_while_others_keep_answering() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let t = Instant::now();
     assert_eq!(chat.ok("echo meanwhile").await, "meanwhile");
-    assert!(t.elapsed() < Duration::from_secs(1), "echo waited {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "echo waited {:?}",
+        t.elapsed()
+    );
     let r = napper.await.unwrap();
-    assert!(r.text.contains("took longer than its wall-time limit of 1500 ms"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("took longer than its wall-time limit of 1500 ms"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -115,36 +175,84 @@ async fn huge_replies_are_cut_with_a_note() {
     let chat = Chat::dev(&["misbehave"], Grants::default(), &[]).await;
     let text = chat.ok("flood").await;
     assert!(text.len() < 300 * 1024);
-    assert!(text.ends_with(&format!("(reply cut at 262144 of {} bytes)", 3 << 20)), "{}", &text[text.len() - 80..]);
+    assert!(
+        text.ends_with(&format!("(reply cut at 262144 of {} bytes)", 3 << 20)),
+        "{}",
+        &text[text.len() - 80..]
+    );
 }
 
 #[tokio::test]
 async fn dangerous_commands_wait_for_the_same_users_confirmation() {
     let chat = Chat::dev(&["misbehave"], Grants::default(), &[]).await;
     let r = chat.say("wipe").await;
-    let Kind::Confirm { token } = r.kind.clone() else { panic!("expected a confirmation, got {r:?}") };
+    let Kind::Confirm { token } = r.kind.clone() else {
+        panic!("expected a confirmation, got {r:?}")
+    };
     let progress: std::sync::Arc<dyn chatops::capabilities::ProgressSink> = chat.progress.clone();
     let bob = caller("bob", &[]);
-    let other = chat.bot.dispatcher.confirm(&bob, &token, true, progress.clone()).await;
+    let other = chat
+        .bot
+        .dispatcher
+        .confirm(&bob, &token, true, progress.clone())
+        .await;
     assert_eq!(other.kind, Kind::Denied);
-    let done = chat.bot.dispatcher.confirm(&chat.who, &token, true, progress.clone()).await;
+    let done = chat
+        .bot
+        .dispatcher
+        .confirm(&chat.who, &token, true, progress.clone())
+        .await;
     assert_eq!(done.text, "wiped everything, as alice asked");
-    let again = chat.bot.dispatcher.confirm(&chat.who, &token, true, progress.clone()).await;
-    assert!(again.text.contains("expired or was already answered"), "{}", again.text);
-    let Kind::Confirm { token } = chat.say("wipe").await.kind else { panic!() };
-    let cancelled = chat.bot.dispatcher.confirm(&chat.who, &token, false, progress).await;
+    let again = chat
+        .bot
+        .dispatcher
+        .confirm(&chat.who, &token, true, progress.clone())
+        .await;
+    assert!(
+        again.text.contains("expired or was already answered"),
+        "{}",
+        again.text
+    );
+    let Kind::Confirm { token } = chat.say("wipe").await.kind else {
+        panic!()
+    };
+    let cancelled = chat
+        .bot
+        .dispatcher
+        .confirm(&chat.who, &token, false, progress)
+        .await;
     assert_eq!(cancelled.kind, Kind::Cancelled);
 }
 
 #[tokio::test]
 async fn a_plugin_importing_what_the_host_lacks_is_refused_by_name() {
-    let bytes = wat::parse_str(r#"(component (import "acme:rockets/launch@1.0.0" (instance (export "fire" (func)))))"#).unwrap();
+    let bytes = wat::parse_str(
+        r#"(component (import "acme:rockets/launch@1.0.0" (instance (export "fire" (func)))))"#,
+    )
+    .unwrap();
     let runtime = Runtime::new().unwrap();
-    let err = runtime.load(&bytes, "rockets.wasm", &Limits::default()).await.err().expect("must not load");
+    let err = runtime
+        .load(&bytes, "rockets.wasm", &Limits::default())
+        .await
+        .err()
+        .expect("must not load");
     assert!(matches!(err, LoadError::MissingImport { .. }), "{err}");
-    assert!(err.to_string().contains("rockets.wasm imports `acme:rockets/launch@1.0.0`, which this host does not provide"), "{err}");
-    let err = runtime.load(b"not wasm at all", "junk.wasm", &Limits::default()).await.err().unwrap();
-    assert!(err.to_string().contains("junk.wasm is not a WebAssembly component"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "rockets.wasm imports `acme:rockets/launch@1.0.0`, which this host does not provide"
+        ),
+        "{err}"
+    );
+    let err = runtime
+        .load(b"not wasm at all", "junk.wasm", &Limits::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("junk.wasm is not a WebAssembly component"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -156,8 +264,23 @@ async fn two_plugins_declaring_one_command_is_a_load_error_naming_both() {
     std::fs::create_dir_all(&b).unwrap();
     let mut paths = write_plugins(&a, &["echo"]);
     paths.extend(write_plugins(&b, &["echo"]));
-    let dev = chatops::bot::Dev { plugins: paths, grants: Grants::default(), secrets: Default::default(), with_bundled: false };
-    let err = chatops::bot::Bot::start_dev(dev).await.err().expect("conflict").to_string();
-    assert!(err.contains("command `echo` is declared by both plugin `echo`"), "{err}");
-    assert!(err.contains("a/echo.wasm") && err.contains("b/echo.wasm"), "{err}");
+    let dev = chatops::bot::Dev {
+        plugins: paths,
+        grants: Grants::default(),
+        secrets: Default::default(),
+        with_bundled: false,
+    };
+    let err = chatops::bot::Bot::start_dev(dev)
+        .await
+        .err()
+        .expect("conflict")
+        .to_string();
+    assert!(
+        err.contains("command `echo` is declared by both plugin `echo`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a/echo.wasm") && err.contains("b/echo.wasm"),
+        "{err}"
+    );
 }

@@ -375,7 +375,10 @@ impl Dispatcher {
 
     /// Who may answer a pending confirmation (`None` if it expired or was answered).
     pub fn confirmation_owner(&self, token: &str) -> Option<String> {
-        lock(&self.pending).get(token).filter(|p| p.expires > Instant::now()).map(|p| p.user_id.clone())
+        lock(&self.pending)
+            .get(token)
+            .filter(|p| p.expires > Instant::now())
+            .map(|p| p.user_id.clone())
     }
 
     /// The answer to a Confirm/Cancel press. Only the user who asked can answer.

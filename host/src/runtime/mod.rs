@@ -90,6 +90,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     ticker_stop: Arc<AtomicBool>,
+    /// Compiled code by digest, so a restart does not recompile (`None`: compile each time).
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Drop for Runtime {
@@ -132,7 +134,53 @@ impl Runtime {
             engine,
             linker,
             ticker_stop,
+            cache_dir: None,
         })
+    }
+
+    /// Keep compiled plugins in `dir` (created private to this user). Only this process
+    /// writes there: loading compiled code trusts the directory like the binary itself.
+    pub fn with_cache(mut self, dir: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        self.cache_dir = Some(dir.to_path_buf());
+        Ok(self)
+    }
+
+    fn compile(&self, bytes: &[u8], digest: &str) -> wasmtime::Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Component::from_binary(&self.engine, bytes);
+        };
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let path = dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
+        if path.is_file() {
+            // SAFETY: the file was written by `serialize` below for this digest and this
+            // engine configuration, in a directory only this user can write.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(
+                    "ignoring the unusable compiled cache {}: {e}",
+                    path.display()
+                ),
+            }
+        }
+        let component = Component::from_binary(&self.engine, bytes)?;
+        if let Ok(compiled) = component.serialize() {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, compiled)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .is_err()
+            {
+                tracing::warn!("could not write the compiled cache {}", path.display());
+            }
+        }
+        Ok(component)
     }
 
     /// Compile and check a plugin, then ask it to describe itself (with nothing granted).
@@ -143,8 +191,9 @@ impl Runtime {
         limits: &crate::config::Limits,
     ) -> Result<CompiledPlugin, LoadError> {
         let digest = sha256_hex(bytes);
-        let component =
-            Component::from_binary(&self.engine, bytes).map_err(|e| LoadError::NotAComponent {
+        let component = self
+            .compile(bytes, &digest)
+            .map_err(|e| LoadError::NotAComponent {
                 source_name: source_name.into(),
                 reason: first_line(&format!("{e:#}")),
             })?;

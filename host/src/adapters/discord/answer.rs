@@ -8,9 +8,10 @@ use crate::bot::Bot;
 use crate::capabilities::ProgressSink;
 use crate::dispatch::{Caller, Kind, Request, Response};
 use serenity::all::{
-    ButtonStyle, ChannelId, CommandInteraction, ComponentInteraction, CreateActionRow, CreateAttachment, CreateButton,
-    CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
-    EditInteractionResponse, EditMessage, Http, Message, MessageId,
+    ButtonStyle, ChannelId, CommandInteraction, ComponentInteraction, CreateActionRow,
+    CreateAttachment, CreateButton, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EditMessage, Http,
+    Message, MessageId,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,11 @@ impl AnyInteraction {
             AnyInteraction::Component(c) => c.edit_response(http, e).await,
         }
     }
-    async fn followup(&self, http: &Http, f: CreateInteractionResponseFollowup) -> serenity::Result<Message> {
+    async fn followup(
+        &self,
+        http: &Http,
+        f: CreateInteractionResponseFollowup,
+    ) -> serenity::Result<Message> {
         match self {
             AnyInteraction::Command(c) => c.create_followup(http, f).await,
             AnyInteraction::Component(c) => c.create_followup(http, f).await,
@@ -49,9 +54,16 @@ impl AnyInteraction {
 /// Where the answer goes.
 pub enum Target {
     /// A slash command or a button press.
-    Interaction { http: Arc<Http>, interaction: Box<AnyInteraction> },
+    Interaction {
+        http: Arc<Http>,
+        interaction: Box<AnyInteraction>,
+    },
     /// A `!cmd` message: answered in its channel, as a reply to it.
-    Channel { http: Arc<Http>, channel: ChannelId, reply_to: MessageId },
+    Channel {
+        http: Arc<Http>,
+        channel: ChannelId,
+        reply_to: MessageId,
+    },
 }
 
 struct Sink(mpsc::UnboundedSender<String>);
@@ -63,8 +75,12 @@ impl ProgressSink for Sink {
 
 fn buttons(token: &str) -> Vec<CreateActionRow> {
     vec![CreateActionRow::Buttons(vec![
-        CreateButton::new(format!("chatops:confirm:{token}")).label("Confirm").style(ButtonStyle::Danger),
-        CreateButton::new(format!("chatops:cancel:{token}")).label("Cancel").style(ButtonStyle::Secondary),
+        CreateButton::new(format!("chatops:confirm:{token}"))
+            .label("Confirm")
+            .style(ButtonStyle::Danger),
+        CreateButton::new(format!("chatops:cancel:{token}"))
+            .label("Cancel")
+            .style(ButtonStyle::Secondary),
     ])]
 }
 
@@ -81,17 +97,32 @@ struct Live {
 
 impl Live {
     fn new(target: Target, what: String) -> Self {
-        Live { target, answered: false, progress_msg: None, last_edit: Instant::now() - EDIT_EVERY, queued: None, what }
+        Live {
+            target,
+            answered: false,
+            progress_msg: None,
+            last_edit: Instant::now() - EDIT_EVERY,
+            queued: None,
+            what,
+        }
     }
 
     async fn defer(&mut self) {
         match &self.target {
             Target::Interaction { http, interaction } => {
-                let r = interaction.respond(http, CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new())).await;
+                let r = interaction
+                    .respond(
+                        http,
+                        CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new()),
+                    )
+                    .await;
                 report(&format!("deferring {}", self.what), r);
             }
             Target::Channel { http, channel, .. } => {
-                report(&format!("showing typing for {}", self.what), channel.broadcast_typing(http).await);
+                report(
+                    &format!("showing typing for {}", self.what),
+                    channel.broadcast_typing(http).await,
+                );
             }
         }
         self.answered = matches!(self.target, Target::Interaction { .. });
@@ -112,24 +143,55 @@ impl Live {
     }
 
     async fn show_progress(&mut self, text: String) {
-        let content = format!("⏳ {}", text.chars().take(reply::LIMIT - 2).collect::<String>());
+        let content = format!(
+            "⏳ {}",
+            text.chars().take(reply::LIMIT - 2).collect::<String>()
+        );
         self.last_edit = Instant::now();
         let what = format!("showing progress of {}", self.what);
         match &self.target {
             Target::Interaction { http, interaction } => {
                 if self.answered {
-                    report(&what, interaction.edit(http, EditInteractionResponse::new().content(content)).await);
+                    report(
+                        &what,
+                        interaction
+                            .edit(http, EditInteractionResponse::new().content(content))
+                            .await,
+                    );
                 } else {
-                    let r = interaction.respond(http, CreateInteractionResponse::Message(CreateInteractionResponseMessage::new().content(content))).await;
+                    let r = interaction
+                        .respond(
+                            http,
+                            CreateInteractionResponse::Message(
+                                CreateInteractionResponseMessage::new().content(content),
+                            ),
+                        )
+                        .await;
                     self.answered = report(&what, r).is_some();
                 }
             }
-            Target::Channel { http, channel, reply_to } => match self.progress_msg {
+            Target::Channel {
+                http,
+                channel,
+                reply_to,
+            } => match self.progress_msg {
                 Some(id) => {
-                    report(&what, channel.edit_message(http, id, EditMessage::new().content(content)).await);
+                    report(
+                        &what,
+                        channel
+                            .edit_message(http, id, EditMessage::new().content(content))
+                            .await,
+                    );
                 }
                 None => {
-                    let m = channel.send_message(http, CreateMessage::new().content(content).reference_message((*channel, *reply_to))).await;
+                    let m = channel
+                        .send_message(
+                            http,
+                            CreateMessage::new()
+                                .content(content)
+                                .reference_message((*channel, *reply_to)),
+                        )
+                        .await;
                     self.progress_msg = report(&what, m).map(|m| m.id);
                 }
             },
@@ -155,34 +217,69 @@ impl Live {
                 let first = parts.remove(0);
                 (first, parts, None)
             }
-            Shaped::File { summary, text } => (summary, Vec::new(), Some(CreateAttachment::bytes(text.into_bytes(), "reply.txt"))),
+            Shaped::File { summary, text } => (
+                summary,
+                Vec::new(),
+                Some(CreateAttachment::bytes(text.into_bytes(), "reply.txt")),
+            ),
         };
         match &self.target {
             Target::Interaction { http, interaction } => {
                 if self.answered {
-                    let mut e = EditInteractionResponse::new().content(first).components(components);
+                    let mut e = EditInteractionResponse::new()
+                        .content(first)
+                        .components(components);
                     if let Some(f) = file {
                         e = e.new_attachment(f);
                     }
                     report(&what, interaction.edit(http, e).await);
                 } else {
-                    let mut m = CreateInteractionResponseMessage::new().content(first).components(components);
+                    let mut m = CreateInteractionResponseMessage::new()
+                        .content(first)
+                        .components(components);
                     if let Some(f) = file {
                         m = m.add_file(f);
                     }
-                    self.answered = report(&what, interaction.respond(http, CreateInteractionResponse::Message(m)).await).is_some();
+                    self.answered = report(
+                        &what,
+                        interaction
+                            .respond(http, CreateInteractionResponse::Message(m))
+                            .await,
+                    )
+                    .is_some();
                 }
                 for part in rest {
-                    report(&what, interaction.followup(http, CreateInteractionResponseFollowup::new().content(part)).await);
+                    report(
+                        &what,
+                        interaction
+                            .followup(http, CreateInteractionResponseFollowup::new().content(part))
+                            .await,
+                    );
                 }
             }
-            Target::Channel { http, channel, reply_to } => {
+            Target::Channel {
+                http,
+                channel,
+                reply_to,
+            } => {
                 match (self.progress_msg, &file) {
                     (Some(id), None) => {
-                        report(&what, channel.edit_message(http, id, EditMessage::new().content(first).components(components)).await);
+                        report(
+                            &what,
+                            channel
+                                .edit_message(
+                                    http,
+                                    id,
+                                    EditMessage::new().content(first).components(components),
+                                )
+                                .await,
+                        );
                     }
                     _ => {
-                        let mut m = CreateMessage::new().content(first).components(components).reference_message((*channel, *reply_to));
+                        let mut m = CreateMessage::new()
+                            .content(first)
+                            .components(components)
+                            .reference_message((*channel, *reply_to));
                         if let Some(f) = file {
                             m = m.add_file(f);
                         }
@@ -190,7 +287,12 @@ impl Live {
                     }
                 }
                 for part in rest {
-                    report(&what, channel.send_message(http, CreateMessage::new().content(part)).await);
+                    report(
+                        &what,
+                        channel
+                            .send_message(http, CreateMessage::new().content(part))
+                            .await,
+                    );
                 }
             }
         }
@@ -208,46 +310,132 @@ impl Live {
         if self.answered {
             // A public message exists (progress, a deferral, or the confirmation prompt):
             // say there that it did not complete, and send the details privately.
-            let note = format!("✗ {} did not complete; the details were sent to whoever ran it.", self.what);
-            report(&what, interaction.edit(http, EditInteractionResponse::new().content(note).components(Vec::new())).await);
-            report(&what, interaction.followup(http, CreateInteractionResponseFollowup::new().content(first).ephemeral(true)).await);
+            let note = format!(
+                "✗ {} did not complete; the details were sent to whoever ran it.",
+                self.what
+            );
+            report(
+                &what,
+                interaction
+                    .edit(
+                        http,
+                        EditInteractionResponse::new()
+                            .content(note)
+                            .components(Vec::new()),
+                    )
+                    .await,
+            );
+            report(
+                &what,
+                interaction
+                    .followup(
+                        http,
+                        CreateInteractionResponseFollowup::new()
+                            .content(first)
+                            .ephemeral(true),
+                    )
+                    .await,
+            );
         } else {
-            let m = CreateInteractionResponseMessage::new().content(first).ephemeral(true);
-            self.answered = report(&what, interaction.respond(http, CreateInteractionResponse::Message(m)).await).is_some();
+            let m = CreateInteractionResponseMessage::new()
+                .content(first)
+                .ephemeral(true);
+            self.answered = report(
+                &what,
+                interaction
+                    .respond(http, CreateInteractionResponse::Message(m))
+                    .await,
+            )
+            .is_some();
         }
         for part in parts {
-            report(&what, interaction.followup(http, CreateInteractionResponseFollowup::new().content(part).ephemeral(true)).await);
+            report(
+                &what,
+                interaction
+                    .followup(
+                        http,
+                        CreateInteractionResponseFollowup::new()
+                            .content(part)
+                            .ephemeral(true),
+                    )
+                    .await,
+            );
         }
     }
 }
 
 /// Run a request and show its life in Discord.
-pub async fn serve(bot: Arc<Bot>, who: Caller, request: Request, target: Target, defer_after: Duration) {
+pub async fn serve(
+    bot: Arc<Bot>,
+    who: Caller,
+    request: Request,
+    target: Target,
+    defer_after: Duration,
+) {
     let what = match &request {
-        Request::Text(t) => format!("`{}{}`", bot.dispatcher.prefix(), t.split_whitespace().next().unwrap_or("")),
+        Request::Text(t) => format!(
+            "`{}{}`",
+            bot.dispatcher.prefix(),
+            t.split_whitespace().next().unwrap_or("")
+        ),
         Request::Command { name, .. } => format!("`/{name}`"),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let dispatcher = bot.dispatcher.clone();
-    let work = tokio::spawn(async move { dispatcher.dispatch(&who, request, Arc::new(Sink(tx))).await });
-    drive(Live::new(target, what), work, rx, Instant::now() + defer_after).await;
+    let work =
+        tokio::spawn(async move { dispatcher.dispatch(&who, request, Arc::new(Sink(tx))).await });
+    drive(
+        Live::new(target, what),
+        work,
+        rx,
+        Instant::now() + defer_after,
+    )
+    .await;
 }
 
 /// A Confirm or Cancel press by the user who asked (the caller checked).
-pub async fn serve_confirmation(bot: Arc<Bot>, who: Caller, token: String, accept: bool, target: Target) {
+pub async fn serve_confirmation(
+    bot: Arc<Bot>,
+    who: Caller,
+    token: String,
+    accept: bool,
+    target: Target,
+) {
     let mut live = Live::new(target, "the confirmed command".into());
     if let Target::Interaction { http, interaction } = &live.target {
-        let text = if accept { "⏳ Confirmed; running…" } else { "Cancelling…" };
-        let r = interaction.respond(http, CreateInteractionResponse::UpdateMessage(CreateInteractionResponseMessage::new().content(text).components(Vec::new()))).await;
+        let text = if accept {
+            "⏳ Confirmed; running…"
+        } else {
+            "Cancelling…"
+        };
+        let r = interaction
+            .respond(
+                http,
+                CreateInteractionResponse::UpdateMessage(
+                    CreateInteractionResponseMessage::new()
+                        .content(text)
+                        .components(Vec::new()),
+                ),
+            )
+            .await;
         live.answered = report("acknowledging a button press", r).is_some();
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let dispatcher = bot.dispatcher.clone();
-    let work = tokio::spawn(async move { dispatcher.confirm(&who, &token, accept, Arc::new(Sink(tx))).await });
+    let work = tokio::spawn(async move {
+        dispatcher
+            .confirm(&who, &token, accept, Arc::new(Sink(tx)))
+            .await
+    });
     drive(live, work, rx, Instant::now()).await;
 }
 
-async fn drive(mut live: Live, mut work: tokio::task::JoinHandle<Response>, mut rx: mpsc::UnboundedReceiver<String>, defer_at: Instant) {
+async fn drive(
+    mut live: Live,
+    mut work: tokio::task::JoinHandle<Response>,
+    mut rx: mpsc::UnboundedReceiver<String>,
+    defer_at: Instant,
+) {
     let mut deferred = false;
     loop {
         let flush_at = live.last_edit + EDIT_EVERY;

@@ -1,7 +1,10 @@
 //! Slash-command payloads from the plugins' `describe()`, and typed arguments back.
 
 use crate::model::{ArgValue, Argument, Command, CommandOption, OptionKind};
-use serenity::all::{CommandDataOption, CommandDataOptionValue, CommandOptionType, CreateCommand, CreateCommandOption};
+use serenity::all::{
+    CommandDataOption, CommandDataOptionValue, CommandOptionType, CreateCommand,
+    CreateCommandOption,
+};
 
 fn option_type(kind: &OptionKind) -> CommandOptionType {
     match kind {
@@ -16,7 +19,8 @@ fn option_type(kind: &OptionKind) -> CommandOptionType {
 }
 
 fn option(o: &CommandOption) -> CreateCommandOption {
-    let mut c = CreateCommandOption::new(option_type(&o.kind), &o.name, &o.description).required(o.required);
+    let mut c = CreateCommandOption::new(option_type(&o.kind), &o.name, &o.description)
+        .required(o.required);
     for ch in &o.choices {
         c = match o.kind {
             OptionKind::Integer => match ch.value.parse::<i32>() {
@@ -51,7 +55,14 @@ pub fn slash_commands(commands: &[(String, Command)]) -> Vec<CreateCommand> {
     out.push(
         CreateCommand::new("help")
             .description("Show the commands you can run, or the details of one")
-            .add_option(CreateCommandOption::new(CommandOptionType::String, "command", "A command to explain").required(false)),
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "command",
+                    "A command to explain",
+                )
+                .required(false),
+            ),
     );
     out
 }
@@ -71,7 +82,10 @@ pub fn arguments(options: &[CommandDataOption]) -> Vec<Argument> {
                 CommandDataOptionValue::Role(id) => ArgValue::Role(id.to_string()),
                 _ => return None,
             };
-            Some(Argument { name: o.name.clone(), value })
+            Some(Argument {
+                name: o.name.clone(),
+                value,
+            })
         })
         .collect()
 }

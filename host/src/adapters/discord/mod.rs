@@ -12,9 +12,9 @@ use crate::dispatch::{Caller, Request};
 use crate::model::User;
 use answer::Target;
 use serenity::all::{
-    ChannelId, Command as SlashCommand, CommandInteraction, ComponentInteraction, Context, CreateInteractionResponse,
-    CreateInteractionResponseMessage, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message,
-    Ready, ResumedEvent, RoleId,
+    ChannelId, Command as SlashCommand, CommandInteraction, ComponentInteraction, Context,
+    CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GatewayIntents,
+    GuildId, Http, HttpBuilder, Interaction, Message, Ready, ResumedEvent, RoleId,
 };
 use serenity::async_trait;
 use std::path::Path;
@@ -60,9 +60,18 @@ impl Settings {
 pub fn token(_bot: &Arc<Bot>, config: Option<&Path>) -> anyhow::Result<Option<String>> {
     let (d, secrets) = match config {
         Some(path) => {
-            let loaded = config::load(path).map_err(|e| anyhow::anyhow!(e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+            let loaded = config::load(path).map_err(|e| {
+                anyhow::anyhow!(e
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            })?;
             let s = &loaded.config.secrets;
-            let store = crate::capabilities::secrets::SecretStore::new(s.env_prefix.clone(), s.file.as_ref().map(|f| loaded.resolve(f)).as_deref())?;
+            let store = crate::capabilities::secrets::SecretStore::new(
+                s.env_prefix.clone(),
+                s.file.as_ref().map(|f| loaded.resolve(f)).as_deref(),
+            )?;
             (loaded.config.discord.clone(), Some(store))
         }
         None => (DiscordConfig::default(), None),
@@ -70,16 +79,23 @@ pub fn token(_bot: &Arc<Bot>, config: Option<&Path>) -> anyhow::Result<Option<St
     if let (Some(name), Some(store)) = (&d.token_secret, &secrets) {
         return match store.lookup(name) {
             Some(t) => Ok(Some(t)),
-            None => anyhow::bail!("[discord] token_secret = \"{name}\" has no value: {}", store.how_to_set(name)),
+            None => anyhow::bail!(
+                "[discord] token_secret = \"{name}\" has no value: {}",
+                store.how_to_set(name)
+            ),
         };
     }
-    Ok(std::env::var(&d.token_env).ok().filter(|t| !t.trim().is_empty()))
+    Ok(std::env::var(&d.token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty()))
 }
 
 /// Connect with the config's settings and serve until Ctrl-C or a fatal gateway error.
 pub async fn run(bot: Arc<Bot>, config: Option<&Path>, token: String) -> anyhow::Result<()> {
     let d = match config {
-        Some(p) => config::load(p).map(|l| l.config.discord).unwrap_or_default(),
+        Some(p) => config::load(p)
+            .map(|l| l.config.discord)
+            .unwrap_or_default(),
         None => DiscordConfig::default(),
     };
     let running = start(bot, Settings::from_config(&d, token)?).await?;
@@ -118,18 +134,32 @@ pub async fn start(bot: Arc<Bot>, settings: Settings) -> anyhow::Result<Running>
         // A local fake: no proxy from the environment, and no client-side rate limiter
         // (serenity only honours a proxy URL with the limiter off).
         let client = reqwest::Client::builder().no_proxy().build()?;
-        http = http.proxy(url.clone()).ratelimiter_disabled(true).client(client);
+        http = http
+            .proxy(url.clone())
+            .ratelimiter_disabled(true)
+            .client(client);
     }
-    let mut intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES;
+    let mut intents =
+        GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES;
     if settings.prefix_commands {
         intents |= GatewayIntents::MESSAGE_CONTENT;
     }
-    let handler = Handler { bot, settings: Arc::new(settings), watching: AtomicBool::new(false) };
-    let mut client = serenity::client::ClientBuilder::new_with_http(http.build(), intents).event_handler(handler).await?;
+    let handler = Handler {
+        bot,
+        settings: Arc::new(settings),
+        watching: AtomicBool::new(false),
+    };
+    let mut client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
+        .event_handler(handler)
+        .await?;
     let shard_manager = client.shard_manager.clone();
     let http = client.http.clone();
     let task = tokio::spawn(async move { client.start().await });
-    Ok(Running { shard_manager, http, task })
+    Ok(Running {
+        shard_manager,
+        http,
+        task,
+    })
 }
 
 struct Handler {
@@ -143,7 +173,13 @@ pub(crate) fn report<T>(what: &str, r: serenity::Result<T>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
         Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(e))) => {
-            tracing::warn!(status = e.status_code.as_u16(), "Discord refused {what}: {} ({} {})", e.error.message, e.method.as_str(), e.url);
+            tracing::warn!(
+                status = e.status_code.as_u16(),
+                "Discord refused {what}: {} ({} {})",
+                e.error.message,
+                e.method.as_str(),
+                e.url
+            );
             None
         }
         Err(e) => {
@@ -153,11 +189,19 @@ pub(crate) fn report<T>(what: &str, r: serenity::Result<T>) -> Option<T> {
     }
 }
 
-fn caller(user: &serenity::all::User, roles: &[RoleId], channel: ChannelId, guild: Option<GuildId>) -> Caller {
+fn caller(
+    user: &serenity::all::User,
+    roles: &[RoleId],
+    channel: ChannelId,
+    guild: Option<GuildId>,
+) -> Caller {
     Caller {
         user: User {
             id: user.id.to_string(),
-            name: user.global_name.clone().unwrap_or_else(|| user.name.clone()),
+            name: user
+                .global_name
+                .clone()
+                .unwrap_or_else(|| user.name.clone()),
             roles: roles.iter().map(|r| r.to_string()).collect(),
         },
         channel: channel.to_string(),
@@ -169,13 +213,23 @@ async fn register(http: &Http, bot: &Bot, settings: &Settings) {
     let cmds = commands::slash_commands(&bot.dispatcher.commands());
     let n = cmds.len();
     if settings.guilds.is_empty() {
-        if report("registering global slash commands", SlashCommand::set_global_commands(http, cmds).await).is_some() {
+        if report(
+            "registering global slash commands",
+            SlashCommand::set_global_commands(http, cmds).await,
+        )
+        .is_some()
+        {
             tracing::info!("registered {n} global slash commands (Discord may take up to an hour to show changes)");
         }
     } else {
         for g in &settings.guilds {
             let what = format!("registering slash commands in guild {g}");
-            if report(&what, GuildId::new(*g).set_commands(http, cmds.clone()).await).is_some() {
+            if report(
+                &what,
+                GuildId::new(*g).set_commands(http, cmds.clone()).await,
+            )
+            .is_some()
+            {
                 tracing::info!("registered {n} slash commands in guild {g}");
             }
         }
@@ -220,39 +274,91 @@ impl EventHandler for Handler {
             return;
         }
         let prefix = self.bot.dispatcher.prefix();
-        let Some(text) = msg.content.strip_prefix(prefix) else { return };
+        let Some(text) = msg.content.strip_prefix(prefix) else {
+            return;
+        };
         if text.trim().is_empty() || text.starts_with(char::is_whitespace) {
             return;
         }
-        let roles = msg.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let roles = msg
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let who = caller(&msg.author, &roles, msg.channel_id, msg.guild_id);
-        let target = Target::Channel { http: ctx.http.clone(), channel: msg.channel_id, reply_to: msg.id };
-        answer::serve(self.bot.clone(), who, Request::Text(text.to_string()), target, self.settings.defer_after).await;
+        let target = Target::Channel {
+            http: ctx.http.clone(),
+            channel: msg.channel_id,
+            reply_to: msg.id,
+        };
+        answer::serve(
+            self.bot.clone(),
+            who,
+            Request::Text(text.to_string()),
+            target,
+            self.settings.defer_after,
+        )
+        .await;
     }
 }
 
 impl Handler {
     async fn on_command(&self, ctx: Context, c: CommandInteraction) {
-        let roles = c.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let roles = c
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
         let request = if c.data.name == "help" {
-            let topic = commands::arguments(&c.data.options).into_iter().next().map(|a| a.value.to_string());
+            let topic = commands::arguments(&c.data.options)
+                .into_iter()
+                .next()
+                .map(|a| a.value.to_string());
             Request::Text(format!("help {}", topic.unwrap_or_default()))
         } else {
-            Request::Command { name: c.data.name.clone(), args: commands::arguments(&c.data.options) }
+            Request::Command {
+                name: c.data.name.clone(),
+                args: commands::arguments(&c.data.options),
+            }
         };
-        let target = Target::Interaction { http: ctx.http.clone(), interaction: Box::new(answer::AnyInteraction::Command(c)) };
-        answer::serve(self.bot.clone(), who, request, target, self.settings.defer_after).await;
+        let target = Target::Interaction {
+            http: ctx.http.clone(),
+            interaction: Box::new(answer::AnyInteraction::Command(c)),
+        };
+        answer::serve(
+            self.bot.clone(),
+            who,
+            request,
+            target,
+            self.settings.defer_after,
+        )
+        .await;
     }
 
     async fn on_button(&self, ctx: Context, c: ComponentInteraction) {
-        let Some((action, token)) = c.data.custom_id.strip_prefix("chatops:").and_then(|s| s.split_once(':')) else {
+        let Some((action, token)) = c
+            .data
+            .custom_id
+            .strip_prefix("chatops:")
+            .and_then(|s| s.split_once(':'))
+        else {
             return;
         };
         let (action, token) = (action.to_string(), token.to_string());
-        let roles = c.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let roles = c
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
-        let private = |text: &str| CreateInteractionResponse::Message(CreateInteractionResponseMessage::new().content(text).ephemeral(true));
+        let private = |text: &str| {
+            CreateInteractionResponse::Message(
+                CreateInteractionResponseMessage::new()
+                    .content(text)
+                    .ephemeral(true),
+            )
+        };
         match self.bot.dispatcher.confirmation_owner(&token) {
             None => {
                 let r = c.create_response(&ctx.http, private("This confirmation has expired or was already answered; run the command again.")).await;
@@ -260,14 +366,22 @@ impl Handler {
                 return;
             }
             Some(owner) if owner != who.user.id => {
-                let r = c.create_response(&ctx.http, private("Only the person who asked can confirm or cancel this command.")).await;
+                let r = c
+                    .create_response(
+                        &ctx.http,
+                        private("Only the person who asked can confirm or cancel this command."),
+                    )
+                    .await;
                 report("refusing another user's button press", r);
                 return;
             }
             Some(_) => {}
         }
         let accept = action == "confirm";
-        let target = Target::Interaction { http: ctx.http.clone(), interaction: Box::new(answer::AnyInteraction::Component(c)) };
+        let target = Target::Interaction {
+            http: ctx.http.clone(),
+            interaction: Box::new(answer::AnyInteraction::Component(c)),
+        };
         answer::serve_confirmation(self.bot.clone(), who, token, accept, target).await;
     }
 }

@@ -9,17 +9,30 @@ pub const MAX_PARTS: usize = 3;
 pub enum Shaped {
     Parts(Vec<String>),
     /// A short summary for the message, and the full text as `reply.txt`.
-    File { summary: String, text: String },
+    File {
+        summary: String,
+        text: String,
+    },
 }
 
 pub fn shape(text: &str) -> Shaped {
-    let text = if text.trim().is_empty() { "(the command finished with no output)" } else { text };
+    let text = if text.trim().is_empty() {
+        "(the command finished with no output)"
+    } else {
+        text
+    };
     let parts = split(text, LIMIT);
     if parts.len() <= MAX_PARTS {
         return Shaped::Parts(parts);
     }
     let head: String = text.chars().take(300).collect();
-    Shaped::File { summary: format!("{head}…\n(the full reply, {} characters, is attached)", text.chars().count()), text: text.to_string() }
+    Shaped::File {
+        summary: format!(
+            "{head}…\n(the full reply, {} characters, is attached)",
+            text.chars().count()
+        ),
+        text: text.to_string(),
+    }
 }
 
 /// Split at line breaks where possible, never inside a character.
@@ -64,7 +77,10 @@ mod tests {
         assert_eq!(split("a\nb\nc", 4), ["a\nb\n", "c"]);
         let long = "é".repeat(4500);
         let parts = split(&long, LIMIT);
-        assert_eq!(parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(), [2000, 2000, 500]);
+        assert_eq!(
+            parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(),
+            [2000, 2000, 500]
+        );
         assert!(matches!(shape(&"x\n".repeat(5000)), Shaped::File { .. }));
         assert!(matches!(shape("hi"), Shaped::Parts(p) if p == ["hi"]));
     }
