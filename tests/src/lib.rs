@@ -42,7 +42,11 @@ pub fn write_plugins(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
 
 pub fn caller(name: &str, roles: &[&str]) -> Caller {
     Caller {
-        user: User { id: format!("id-{name}"), name: name.into(), roles: roles.iter().map(|r| r.to_string()).collect() },
+        user: User {
+            id: format!("id-{name}"),
+            name: name.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        },
         channel: "ops".into(),
         guild: Some("guild-1".into()),
     }
@@ -73,16 +77,35 @@ impl Chat {
         let dev = Dev {
             plugins,
             grants,
-            secrets: secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            secrets: secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             with_bundled: false,
         };
-        let bot = tokio::time::timeout(STEP, Bot::start_dev(dev)).await.expect("start in time").expect("bot starts");
-        Chat { bot, who: caller("alice", &[]), progress: Arc::default(), _dir: Some(dir) }
+        let bot = tokio::time::timeout(STEP, Bot::start_dev(dev))
+            .await
+            .expect("start in time")
+            .expect("bot starts");
+        Chat {
+            bot,
+            who: caller("alice", &[]),
+            progress: Arc::default(),
+            _dir: Some(dir),
+        }
     }
 
     pub async fn from_config(path: &Path) -> Chat {
-        let bot = tokio::time::timeout(STEP, Bot::start(Some(path))).await.expect("start in time").expect("bot starts");
-        Chat { bot, who: caller("alice", &[]), progress: Arc::default(), _dir: None }
+        let bot = tokio::time::timeout(STEP, Bot::start(Some(path)))
+            .await
+            .expect("start in time")
+            .expect("bot starts");
+        Chat {
+            bot,
+            who: caller("alice", &[]),
+            progress: Arc::default(),
+            _dir: None,
+        }
     }
 
     pub fn with_dir(mut self, dir: tempfile::TempDir) -> Self {
@@ -96,15 +119,26 @@ impl Chat {
 
     pub async fn say_as(&self, who: &Caller, line: &str) -> Response {
         let progress: Arc<dyn ProgressSink> = self.progress.clone();
-        tokio::time::timeout(STEP, self.bot.dispatcher.dispatch(who, Request::Text(line.into()), progress))
-            .await
-            .unwrap_or_else(|_| panic!("`{line}` did not answer within {STEP:?}"))
+        tokio::time::timeout(
+            STEP,
+            self.bot
+                .dispatcher
+                .dispatch(who, Request::Text(line.into()), progress),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("`{line}` did not answer within {STEP:?}"))
     }
 
     /// Say `line` and expect a normal reply; returns its text.
     pub async fn ok(&self, line: &str) -> String {
         let r = self.say(line).await;
-        assert_eq!(r.kind, Kind::Reply, "`{line}` answered {:?}: {}", r.kind, r.text);
+        assert_eq!(
+            r.kind,
+            Kind::Reply,
+            "`{line}` answered {:?}: {}",
+            r.kind,
+            r.text
+        );
         r.text
     }
 }

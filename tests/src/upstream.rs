@@ -28,7 +28,11 @@ impl Upstream {
             .route(
                 "/v1/whoami",
                 get(|headers: HeaderMap| async move {
-                    headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("anonymous").to_string()
+                    headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("anonymous")
+                        .to_string()
                 }),
             )
             .route(
@@ -40,11 +44,16 @@ impl Upstream {
                     }
                 }),
             )
-            .route("/v1/slow", get(|| async {
-                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                "finally"
-            }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+            .route(
+                "/v1/slow",
+                get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    "finally"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

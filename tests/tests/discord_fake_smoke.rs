@@ -148,10 +148,14 @@ impl EventHandler for Handler {
         if msg.author.bot {
             return;
         }
-        let result = msg
-            .channel_id
-            .say(&ctx.http, format!("echo: {}", msg.content))
-            .await;
+        let result = match msg.content.strip_prefix("!reply ") {
+            Some(rest) => msg.reply(&ctx.http, format!("re: {rest}")).await,
+            None => {
+                msg.channel_id
+                    .say(&ctx.http, format!("echo: {}", msg.content))
+                    .await
+            }
+        };
         let _ = self.tx.send(Seen::Echoed(
             result.map(|m| m.id.get()).map_err(|e| e.to_string()),
         ));
@@ -330,6 +334,14 @@ async fn bot_connects_registers_commands_and_answers() {
         assert_eq!(say.body["content"], "echo: hello");
         assert!(matches!(bot.expect("echo", |s| matches!(s, Seen::Echoed(_))).await, Seen::Echoed(Ok(_))));
 
+        // A reply carries a message_reference, and its answer still deserializes.
+        let incoming = fake.message(channel, "!reply hi", 42);
+        let incoming_id = incoming["id"].clone();
+        fake.dispatch("MESSAGE_CREATE", incoming).await;
+        assert!(matches!(bot.expect("reply", |s| matches!(s, Seen::Echoed(_))).await, Seen::Echoed(Ok(_))));
+        let reply = fake.wait_request("msg.reply", |r| r.body["content"] == "re: hi", STEP).await.unwrap();
+        assert_eq!(reply.body["message_reference"]["message_id"], incoming_id);
+
         // The read-only routes answer what serenity can deserialize.
         let me = bot.http.get_current_user().await.unwrap();
         assert_eq!(me.id.get(), FakeDiscord::BOT_USER_ID);
@@ -430,6 +442,10 @@ async fn bot_resumes_after_a_dropped_connection_and_op7() {
             .find(|f| f["op"] == 6)
             .expect("Resume recorded");
         assert_eq!(resume["d"]["session_id"], "fake-session-1");
+        assert_eq!(
+            resume["d"]["seq"], 1,
+            "READY was the only dispatch before the drop"
+        );
         assert_eq!(deploy(&fake, "after-drop").await.status, 204);
 
         fake.request_reconnect().await;

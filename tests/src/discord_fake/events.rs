@@ -7,7 +7,13 @@ use super::{FakeDiscord, Shared};
 use serde_json::{json, Value};
 
 /// Fields every interaction in the fake's guild carries.
-fn interaction_base(s: &Shared, kind: u8, user_id: u64, roles: &[u64], channel_id: u64) -> (u64, String, Value) {
+fn interaction_base(
+    s: &Shared,
+    kind: u8,
+    user_id: u64,
+    roles: &[u64],
+    channel_id: u64,
+) -> (u64, String, Value) {
     let id = s.next_id();
     let token = format!("fake-interaction-token-{id}");
     let v = json!({
@@ -31,7 +37,13 @@ fn interaction_base(s: &Shared, kind: u8, user_id: u64, roles: &[u64], channel_i
     (id, token, v)
 }
 
-pub(crate) fn slash_command(s: &Shared, name: &str, options: Value, user_id: u64, roles: &[u64]) -> Value {
+pub(crate) fn slash_command(
+    s: &Shared,
+    name: &str,
+    options: Value,
+    user_id: u64,
+    roles: &[u64],
+) -> Value {
     // The id of the command the bot registered under this name, as Discord would send;
     // a made-up one if the bot registered none.
     let command_id = s
@@ -52,7 +64,13 @@ pub(crate) fn slash_command(s: &Shared, name: &str, options: Value, user_id: u64
     });
     s.store().interactions.insert(
         token,
-        InteractionRec { id, channel_id, message_id: None, acknowledged: false, original: None },
+        InteractionRec {
+            id,
+            channel_id,
+            message_id: None,
+            acknowledged: false,
+            original: None,
+        },
     );
     v
 }
@@ -81,13 +99,22 @@ pub(crate) fn button_press(s: &Shared, custom_id: &str, user_id: u64, message_id
         })
         .clone();
     drop(store);
-    let channel_id = message["channel_id"].as_str().and_then(|c| c.parse().ok()).unwrap_or(FakeDiscord::CHANNEL_ID);
+    let channel_id = message["channel_id"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(FakeDiscord::CHANNEL_ID);
     let (id, token, mut v) = interaction_base(s, 3, user_id, &[], channel_id);
     v["data"] = json!({"custom_id": custom_id, "component_type": 2});
     v["message"] = message;
     s.store().interactions.insert(
         token,
-        InteractionRec { id, channel_id, message_id: Some(message_id), acknowledged: false, original: None },
+        InteractionRec {
+            id,
+            channel_id,
+            message_id: Some(message_id),
+            acknowledged: false,
+            original: None,
+        },
     );
     v
 }
@@ -123,10 +150,13 @@ pub(crate) fn message(s: &Shared, channel_id: u64, content: &str, author_id: u64
 /// up only as a test that times out. The typed attempt first gives serde's reason.
 pub(crate) fn serenity_problem(event: &str, data: &Value) -> Option<String> {
     use serenity::model::event::{
-        Event, GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, MessageUpdateEvent, ReadyEvent,
+        Event, GuildCreateEvent, InteractionCreateEvent, MessageCreateEvent, MessageUpdateEvent,
+        ReadyEvent,
     };
     fn typed<T: serde::de::DeserializeOwned>(d: &Value) -> Option<String> {
-        serde_json::from_value::<T>(d.clone()).err().map(|e| e.to_string())
+        serde_json::from_value::<T>(d.clone())
+            .err()
+            .map(|e| e.to_string())
     }
     let reason = match event {
         "READY" => typed::<ReadyEvent>(data),
@@ -157,8 +187,14 @@ mod tests {
         let s = Shared::new(1, FakeOptions::default());
         let options = json!([{"name": "service", "type": 3, "value": "web"}]);
         for (name, ev) in [
-            ("INTERACTION_CREATE", slash_command(&s, "deploy", options, 42, &[7])),
-            ("INTERACTION_CREATE", slash_command(&s, "deploy", Value::Null, 42, &[])),
+            (
+                "INTERACTION_CREATE",
+                slash_command(&s, "deploy", options, 42, &[7]),
+            ),
+            (
+                "INTERACTION_CREATE",
+                slash_command(&s, "deploy", Value::Null, 42, &[]),
+            ),
             ("INTERACTION_CREATE", button_press(&s, "confirm", 42, 99)),
             ("MESSAGE_CREATE", message(&s, 5, "hello", 42)),
         ] {

@@ -53,7 +53,10 @@ pub(crate) struct Gateway {
 impl Gateway {
     /// Queues a dispatch on the live connection, or keeps it for later.
     pub(crate) fn dispatch(&mut self, event: &str, data: Value) {
-        match (self.live.and_then(|c| self.conns.get(&c)), self.session.as_mut()) {
+        match (
+            self.live.and_then(|c| self.conns.get(&c)),
+            self.session.as_mut(),
+        ) {
             (Some(tx), Some(session)) => {
                 session.seq += 1;
                 let frame = json!({"op": 0, "t": event, "s": session.seq, "d": data}).to_string();
@@ -164,21 +167,31 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
 
 fn on_frame(shared: &Shared, conn: u64, text: &str) {
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        shared.violation(format!("GATEWAY: the bot sent a frame that is not JSON: {text}"));
+        shared.violation(format!(
+            "GATEWAY: the bot sent a frame that is not JSON: {text}"
+        ));
         return;
     };
-    shared.received.lock().unwrap_or_else(|p| p.into_inner()).push(frame.clone());
+    shared
+        .received
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(frame.clone());
     let d = &frame["d"];
     match frame["op"].as_u64() {
         Some(1) => {
             shared.heartbeat_count.fetch_add(1, Ordering::SeqCst);
-            shared.gateway().send(conn, Out::Text(json!({"op": 11}).to_string()));
+            shared
+                .gateway()
+                .send(conn, Out::Text(json!({"op": 11}).to_string()));
         }
         Some(2) => identify(shared, conn, d),
         Some(6) => resume(shared, conn, d),
         // Presence updates, member chunk requests, voice state: accepted and ignored.
         Some(3 | 4 | 8 | 31) => {}
-        other => shared.violation(format!("GATEWAY: the bot sent unknown opcode {other:?}: {text}")),
+        other => shared.violation(format!(
+            "GATEWAY: the bot sent unknown opcode {other:?}: {text}"
+        )),
     }
 }
 
@@ -204,7 +217,11 @@ fn identify(shared: &Shared, conn: u64, d: &Value) {
         guild_id: FakeDiscord::GUILD_ID,
         shard: d.get("shard").cloned().unwrap_or(json!([0, 1])),
     });
-    gw.session = Some(Session { id: session_id, seq: 0, sent: Vec::new() });
+    gw.session = Some(Session {
+        id: session_id,
+        seq: 0,
+        sent: Vec::new(),
+    });
     gw.live = Some(conn);
     gw.dispatch("READY", ready);
     gw.flush_pending();
@@ -214,7 +231,10 @@ fn identify(shared: &Shared, conn: u64, d: &Value) {
 
 fn resume(shared: &Shared, conn: u64, d: &Value) {
     let mut gw = shared.gateway();
-    let known = gw.session.as_ref().is_some_and(|s| Some(s.id.as_str()) == d["session_id"].as_str());
+    let known = gw
+        .session
+        .as_ref()
+        .is_some_and(|s| Some(s.id.as_str()) == d["session_id"].as_str());
     if !known {
         // Not resumable: the bot must identify afresh.
         gw.send(conn, Out::Text(json!({"op": 9, "d": false}).to_string()));
@@ -224,7 +244,13 @@ fn resume(shared: &Shared, conn: u64, d: &Value) {
     let missed: Vec<String> = gw
         .session
         .as_ref()
-        .map(|s| s.sent.iter().filter(|(seq, _)| *seq > bot_seq).map(|(_, f)| f.clone()).collect())
+        .map(|s| {
+            s.sent
+                .iter()
+                .filter(|(seq, _)| *seq > bot_seq)
+                .map(|(_, f)| f.clone())
+                .collect()
+        })
         .unwrap_or_default();
     for frame in missed {
         gw.send(conn, Out::Text(frame));

@@ -60,7 +60,10 @@ pub struct FakeOptions {
 
 impl Default for FakeOptions {
     fn default() -> Self {
-        FakeOptions { heartbeat_interval: Duration::from_millis(45_000), reject_invalid_bodies: false }
+        FakeOptions {
+            heartbeat_interval: Duration::from_millis(45_000),
+            reject_invalid_bodies: false,
+        }
     }
 }
 
@@ -93,8 +96,13 @@ impl FakeDiscord {
         // file fails here with its own message.
         spec::spec();
         // Binding an ephemeral loopback port only fails if the machine has no loopback.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for the fake Discord");
-        let port = listener.local_addr().expect("a bound socket has an address").port();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0 for the fake Discord");
+        let port = listener
+            .local_addr()
+            .expect("a bound socket has an address")
+            .port();
         let shared = Arc::new(Shared::new(port, options));
         let app = Router::new()
             .route("/gateway", get(gateway::upgrade))
@@ -118,7 +126,12 @@ impl FakeDiscord {
         let s = &self.shared;
         self.wait_until(timeout, || s.identify_count.load(Ordering::SeqCst) > 0)
             .await
-            .map_err(|()| anyhow::anyhow!("the bot did not identify within {timeout:?}\n{}", self.report()))
+            .map_err(|()| {
+                anyhow::anyhow!(
+                    "the bot did not identify within {timeout:?}\n{}",
+                    self.report()
+                )
+            })
     }
 
     /// Resolves once the bot has resumed `n` times in all.
@@ -126,7 +139,12 @@ impl FakeDiscord {
         let s = &self.shared;
         self.wait_until(timeout, || s.resume_count.load(Ordering::SeqCst) >= n)
             .await
-            .map_err(|()| anyhow::anyhow!("the bot did not resume {n} time(s) within {timeout:?}\n{}", self.report()))
+            .map_err(|()| {
+                anyhow::anyhow!(
+                    "the bot did not resume {n} time(s) within {timeout:?}\n{}",
+                    self.report()
+                )
+            })
     }
 
     /// Sends a dispatch (op 0, next sequence number) to the connected bot; while no
@@ -134,7 +152,9 @@ impl FakeDiscord {
     /// A payload serenity cannot read is reported in [`Self::spec_violations`].
     pub async fn dispatch(&self, event: &str, data: Value) {
         if let Some(why) = events::serenity_problem(event, &data) {
-            self.shared.violation(format!("GATEWAY {event}: serenity would not run a handler: {why}"));
+            self.shared.violation(format!(
+                "GATEWAY {event}: serenity would not run a handler: {why}"
+            ));
         }
         self.shared.gateway().dispatch(event, data);
     }
@@ -174,7 +194,10 @@ impl FakeDiscord {
                 return Ok(r.clone());
             }
             if tokio::time::Instant::now() >= deadline {
-                anyhow::bail!("no request for {what} within {timeout:?}\n{}", self.report());
+                anyhow::bail!(
+                    "no request for {what} within {timeout:?}\n{}",
+                    self.report()
+                );
             }
             tokio::time::sleep(POLL).await;
         }
@@ -183,7 +206,11 @@ impl FakeDiscord {
     /// Answers the next `times` REST calls whose path contains `path_contains` with
     /// `status` instead of routing them (they are still recorded and checked).
     pub fn fail_next(&self, path_contains: &str, status: u16, times: usize) {
-        lock(&self.shared.failures).push(Failure { path_contains: path_contains.to_string(), status, left: times });
+        lock(&self.shared.failures).push(Failure {
+            path_contains: path_contains.to_string(),
+            status,
+            left: times,
+        });
     }
 
     /// Closes the bot's websocket with no close frame, as a network failure would; the
@@ -251,7 +278,8 @@ impl FakeDiscord {
 
     /// What the fake has seen, for failure messages.
     fn report(&self) -> String {
-        let mut out = format!(
+        let mut out =
+            format!(
             "gateway: {} identify, {} resume, {} heartbeat; ops received: {:?}\nrequests so far:",
             self.identify_count(),
             self.resume_count(),
@@ -263,8 +291,18 @@ impl FakeDiscord {
             out.push_str(" none");
         }
         for r in requests {
-            let q = if r.query.is_empty() { String::new() } else { format!("?{}", r.query) };
-            out.push_str(&format!("\n  {} {}{q} -> {}  {}", r.method, r.path, r.status, short(&r.body)));
+            let q = if r.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", r.query)
+            };
+            out.push_str(&format!(
+                "\n  {} {}{q} -> {}  {}",
+                r.method,
+                r.path,
+                r.status,
+                short(&r.body)
+            ));
         }
         let v = self.spec_violations();
         if !v.is_empty() {
@@ -275,7 +313,11 @@ impl FakeDiscord {
 }
 
 fn short(v: &Value) -> String {
-    let s = if v.is_null() { String::new() } else { v.to_string() };
+    let s = if v.is_null() {
+        String::new()
+    } else {
+        v.to_string()
+    };
     if s.chars().count() > 200 {
         format!("{}…", s.chars().take(200).collect::<String>())
     } else {
@@ -366,7 +408,9 @@ impl Shared {
     /// The status to fail this call with, if a `fail_next` rule matches it.
     fn take_failure(&self, path: &str) -> Option<u16> {
         let mut failures = lock(&self.failures);
-        let f = failures.iter_mut().find(|f| f.left > 0 && path.contains(&f.path_contains))?;
+        let f = failures
+            .iter_mut()
+            .find(|f| f.left > 0 && path.contains(&f.path_contains))?;
         f.left -= 1;
         Some(f.status)
     }

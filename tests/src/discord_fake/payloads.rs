@@ -93,9 +93,10 @@ pub fn text_channel(channel_id: u64, guild_id: u64) -> Value {
     })
 }
 
-/// Fields of a message a client may set in a create or edit; an edit replaces exactly the
-/// fields its body names.
-const EDITABLE: &[&str] = &["content", "embeds", "components", "flags", "tts", "sticker_ids", "poll"];
+/// Fields of a message a client may set in a create or edit whose request form is also
+/// their answer form; an edit replaces exactly the fields its body names. (`poll` and
+/// `sticker_ids` are answered in another shape, which the fake does not build.)
+const EDITABLE: &[&str] = &["content", "embeds", "components", "flags", "tts"];
 
 pub struct NewMessage<'a> {
     pub id: u64,
@@ -150,20 +151,26 @@ pub fn message(m: NewMessage<'_>) -> Value {
 }
 
 /// Applies a create/edit body to a stored message.
-pub fn apply_edit(msg: &mut Map<String, Value>, body: &Value, files: &[(String, usize)], ids: &dyn Fn() -> u64, base: &str) {
+pub fn apply_edit(
+    msg: &mut Map<String, Value>,
+    body: &Value,
+    files: &[(String, usize)],
+    ids: &dyn Fn() -> u64,
+    base: &str,
+) {
     for key in EDITABLE {
-        match body.get(*key) {
-            // `null` clears a field in an edit.
-            Some(Value::Null) => {
-                let empty = if *key == "content" { json!("") } else { json!([]) };
-                if matches!(*key, "content" | "embeds" | "components") {
-                    msg.insert((*key).into(), empty);
-                }
+        match (*key, body.get(*key)) {
+            // `null` in an edit clears the text or a list; other fields keep their value.
+            ("content", Some(Value::Null)) => {
+                msg.insert("content".into(), json!(""));
             }
-            Some(v) => {
+            ("embeds" | "components", Some(Value::Null)) => {
+                msg.insert((*key).into(), json!([]));
+            }
+            (_, Some(Value::Null) | None) => {}
+            (_, Some(v)) => {
                 msg.insert((*key).into(), v.clone());
             }
-            None => {}
         }
     }
     if !files.is_empty() {
@@ -180,7 +187,10 @@ pub fn apply_edit(msg: &mut Map<String, Value>, body: &Value, files: &[(String, 
         // An edit lists the attachments to keep by id; keep those the message has.
         let keep: Vec<&Value> = kept.iter().filter_map(|a| a.get("id")).collect();
         if let Some(Value::Array(current)) = msg.get_mut("attachments") {
-            current.retain(|a| a.get("id").is_some_and(|id| keep.iter().any(|k| id_eq(k, id))));
+            current.retain(|a| {
+                a.get("id")
+                    .is_some_and(|id| keep.iter().any(|k| id_eq(k, id)))
+            });
         }
     }
 }
@@ -223,7 +233,13 @@ pub fn command(req: &Value, id: u64, app_id: u64, guild_id: Option<u64>, version
         }
         _ => {}
     }
-    for key in ["name_localizations", "description_localizations", "contexts", "integration_types", "dm_permission"] {
+    for key in [
+        "name_localizations",
+        "description_localizations",
+        "contexts",
+        "integration_types",
+        "dm_permission",
+    ] {
         if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
             obj.insert(key.into(), v.clone());
         }

@@ -24,11 +24,19 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
-        Reply { status, body: Some(body), headers: Vec::new() }
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
     }
 
     pub fn no_content() -> Reply {
-        Reply { status: 204, body: None, headers: Vec::new() }
+        Reply {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+        }
     }
 
     /// Discord's error shape: `{"message", "code"}` (serenity needs both to decode it).
@@ -44,7 +52,10 @@ impl Reply {
     pub fn injected(status: u16) -> Reply {
         match status {
             429 => {
-                let reset = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()) + 1.0;
+                let reset = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64())
+                    + 1.0;
                 Reply {
                     status,
                     body: Some(json!({
@@ -66,7 +77,10 @@ impl Reply {
             }
             500 => Reply::error(500, 0, "500: Internal Server Error"),
             s => {
-                let reason = StatusCode::from_u16(s).ok().and_then(|c| c.canonical_reason()).unwrap_or("Error");
+                let reason = StatusCode::from_u16(s)
+                    .ok()
+                    .and_then(|c| c.canonical_reason())
+                    .unwrap_or("Error");
                 Reply::error(s, 0, &format!("{s}: {reason}"))
             }
         }
@@ -77,7 +91,12 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = match self.body {
-            Some(b) => (status, [(header::CONTENT_TYPE, "application/json")], b.to_string()).into_response(),
+            Some(b) => (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                b.to_string(),
+            )
+                .into_response(),
             None => (status, Body::empty()).into_response(),
         };
         for (name, value) in self.headers {
@@ -103,7 +122,9 @@ pub(crate) struct Incoming {
 impl Incoming {
     /// A query parameter's value (`?&wait=true` style strings included).
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        self.query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
     }
 }
 
@@ -111,8 +132,17 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
 
     let mut problems = Vec::new();
     let (body, files) = read_body(req, &content_type, &mut problems).await;
@@ -125,7 +155,14 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         shared.violation(format!("{method} {path}: {}", problems.join("; ")));
     }
 
-    let incoming = Incoming { method, path, query, body, files, authorization };
+    let incoming = Incoming {
+        method,
+        path,
+        query,
+        body,
+        files,
+        authorization,
+    };
     let reply = match shared.take_failure(&incoming.path) {
         Some(status) => Reply::injected(status),
         None if invalid && shared.reject_invalid_bodies => Reply::json(
@@ -147,7 +184,11 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
 }
 
 /// The JSON body, or for multipart the parsed `payload_json` part plus the files.
-async fn read_body(req: Request, content_type: &str, problems: &mut Vec<String>) -> (Value, Vec<(String, usize)>) {
+async fn read_body(
+    req: Request,
+    content_type: &str,
+    problems: &mut Vec<String>,
+) -> (Value, Vec<(String, usize)>) {
     if content_type.starts_with("multipart/form-data") {
         return read_multipart(req, problems).await;
     }
@@ -162,13 +203,18 @@ async fn read_body(req: Request, content_type: &str, problems: &mut Vec<String>)
         return (Value::Null, Vec::new());
     }
     if !content_type.starts_with("application/json") {
-        problems.push(format!("a body with content-type {content_type:?}; Discord expects application/json"));
+        problems.push(format!(
+            "a body with content-type {content_type:?}; Discord expects application/json"
+        ));
     }
     match serde_json::from_slice(&bytes) {
         Ok(v) => (v, Vec::new()),
         Err(e) => {
             problems.push(format!("body is not JSON: {e}"));
-            (Value::String(String::from_utf8_lossy(&bytes).into_owned()), Vec::new())
+            (
+                Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                Vec::new(),
+            )
         }
     }
 }
@@ -209,7 +255,10 @@ async fn read_multipart(req: Request, problems: &mut Vec<String>) -> (Value, Vec
                 Err(e) => problems.push(format!("payload_json is not JSON: {e}")),
             },
             None => {
-                fields.insert(name, Value::String(String::from_utf8_lossy(&data).into_owned()));
+                fields.insert(
+                    name,
+                    Value::String(String::from_utf8_lossy(&data).into_owned()),
+                );
             }
         }
     }

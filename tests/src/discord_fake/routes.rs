@@ -44,12 +44,19 @@ pub(crate) struct InteractionRec {
 }
 
 pub(crate) fn route(s: &Shared, r: &Incoming) -> Reply {
-    let Some(rest) = r.path.strip_prefix(API_PREFIX) else { return Reply::not_found() };
+    let Some(rest) = r.path.strip_prefix(API_PREFIX) else {
+        return Reply::not_found();
+    };
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     // Interaction and webhook routes are authorised by their token; everything else needs
     // the bot token.
     let token_route = matches!(segs.first(), Some(&"interactions" | &"webhooks"));
-    if !token_route && !r.authorization.as_deref().is_some_and(|a| a.starts_with("Bot ")) {
+    if !token_route
+        && !r
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bot "))
+    {
         return Reply::error(401, 0, "401: Unauthorized");
     }
     let m = r.method.as_str();
@@ -64,9 +71,10 @@ pub(crate) fn route(s: &Shared, r: &Incoming) -> Reply {
             }),
         ),
         ("GET", ["users", "@me"]) => Reply::json(200, payloads::bot_user(FakeDiscord::BOT_USER_ID)),
-        ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => {
-            Reply::json(200, payloads::application(FakeDiscord::APP_ID, FakeDiscord::BOT_USER_ID))
-        }
+        ("GET", ["oauth2", "applications", "@me"] | ["applications", "@me"]) => Reply::json(
+            200,
+            payloads::application(FakeDiscord::APP_ID, FakeDiscord::BOT_USER_ID),
+        ),
         (_, ["applications", app, "commands"]) => commands(s, r, app, None),
         (_, ["applications", app, "guilds", guild, "commands"]) => commands(s, r, app, Some(guild)),
         ("POST", ["interactions", id, token, "callback"]) => callback(s, r, id, token),
@@ -74,11 +82,19 @@ pub(crate) fn route(s: &Shared, r: &Incoming) -> Reply {
         (_, ["webhooks", app, token, "messages", msg]) => webhook_message(s, r, app, token, msg),
         ("POST", ["channels", channel, "messages"]) => create_channel_message(s, r, channel),
         ("GET", ["channels", channel, "messages"]) => {
-            let Some(channel) = snowflake(channel) else { return Reply::not_found() };
+            let Some(channel) = snowflake(channel) else {
+                return Reply::not_found();
+            };
             let store = s.store();
-            let mut list: Vec<&Value> = store.messages.values().filter(|m| m["channel_id"] == sf(channel)).collect();
+            let mut list: Vec<&Value> = store
+                .messages
+                .values()
+                .filter(|m| m["channel_id"] == sf(channel))
+                .collect();
             // Newest first, as Discord lists them.
-            list.sort_by_key(|m| std::cmp::Reverse(m["id"].as_str().and_then(|i| i.parse::<u64>().ok())));
+            list.sort_by_key(|m| {
+                std::cmp::Reverse(m["id"].as_str().and_then(|i| i.parse::<u64>().ok()))
+            });
             Reply::json(200, json!(list))
         }
         (_, ["channels", channel, "messages", msg]) => channel_message(s, r, channel, msg),
@@ -108,7 +124,14 @@ fn commands(s: &Shared, r: &Incoming, app: &str, guild: Option<&str>) -> Reply {
     match r.method.as_str() {
         "GET" => {
             let store = s.store();
-            Reply::json(200, json!(store.commands.iter().filter(|c| same_scope(c)).collect::<Vec<_>>()))
+            Reply::json(
+                200,
+                json!(store
+                    .commands
+                    .iter()
+                    .filter(|c| same_scope(c))
+                    .collect::<Vec<_>>()),
+            )
         }
         // Bulk overwrite: the scope's commands become exactly these.
         "PUT" => {
@@ -125,7 +148,9 @@ fn commands(s: &Shared, r: &Incoming, app: &str, guild: Option<&str>) -> Reply {
         "POST" => {
             let cmd = register(s, &r.body, guild);
             let mut store = s.store();
-            store.commands.retain(|c| !(same_scope(c) && c["name"] == cmd["name"]));
+            store
+                .commands
+                .retain(|c| !(same_scope(c) && c["name"] == cmd["name"]));
             store.commands.push(cmd.clone());
             Reply::json(201, cmd)
         }
@@ -139,7 +164,9 @@ fn register(s: &Shared, req: &Value, guild: Option<u64>) -> Value {
         .store()
         .commands
         .iter()
-        .find(|c| c["name"] == req["name"] && c["guild_id"].as_str().and_then(|g| g.parse().ok()) == guild)
+        .find(|c| {
+            c["name"] == req["name"] && c["guild_id"].as_str().and_then(|g| g.parse().ok()) == guild
+        })
         .and_then(|c| c["id"].as_str()?.parse().ok());
     let id = existing.unwrap_or_else(|| s.next_id());
     payloads::command(req, id, FakeDiscord::APP_ID, guild, s.next_id())
@@ -149,11 +176,19 @@ fn callback(s: &Shared, r: &Incoming, id: &str, token: &str) -> Reply {
     let kind = r.body["type"].as_u64();
     let data = r.body.get("data").cloned().unwrap_or(json!({}));
     let mut store = s.store();
-    let Some(rec) = store.interactions.get_mut(token).filter(|i| snowflake(id) == Some(i.id)) else {
+    let Some(rec) = store
+        .interactions
+        .get_mut(token)
+        .filter(|i| snowflake(id) == Some(i.id))
+    else {
         return Reply::error(404, UNKNOWN_INTERACTION, "Unknown interaction");
     };
     if rec.acknowledged {
-        return Reply::error(400, ALREADY_ACKNOWLEDGED, "Interaction has already been acknowledged.");
+        return Reply::error(
+            400,
+            ALREADY_ACKNOWLEDGED,
+            "Interaction has already been acknowledged.",
+        );
     }
     rec.acknowledged = true;
     let (channel_id, source) = (rec.channel_id, rec.message_id);
@@ -200,7 +235,14 @@ fn callback(s: &Shared, r: &Incoming, id: &str, token: &str) -> Reply {
 }
 
 /// A message sent through the application's interaction webhook.
-fn app_message(s: &Shared, id: u64, channel_id: u64, body: &Value, files: &[(String, usize)], kind: u8) -> Value {
+fn app_message(
+    s: &Shared,
+    id: u64,
+    channel_id: u64,
+    body: &Value,
+    files: &[(String, usize)],
+    kind: u8,
+) -> Value {
     payloads::message(NewMessage {
         id,
         channel_id,
@@ -236,15 +278,23 @@ fn followup(s: &Shared, r: &Incoming, app: &str, token: &str) -> Reply {
 
 fn webhook_message(s: &Shared, r: &Incoming, app: &str, token: &str, msg: &str) -> Reply {
     let mut store = s.store();
-    let Some(rec) = store.interactions.get(token).filter(|_| snowflake(app) == Some(FakeDiscord::APP_ID)) else {
+    let Some(rec) = store
+        .interactions
+        .get(token)
+        .filter(|_| snowflake(app) == Some(FakeDiscord::APP_ID))
+    else {
         return Reply::error(404, UNKNOWN_WEBHOOK, "Unknown Webhook");
     };
     // `@original` is whatever answered the interaction (for a component, possibly the
     // message it came from); any other id must be a message of this webhook.
     let id = match msg {
         "@original" => rec.original.filter(|id| store.messages.contains_key(id)),
-        other => snowflake(other)
-            .filter(|id| store.messages.get(id).is_some_and(|m| m["webhook_id"] == sf(FakeDiscord::APP_ID))),
+        other => snowflake(other).filter(|id| {
+            store
+                .messages
+                .get(id)
+                .is_some_and(|m| m["webhook_id"] == sf(FakeDiscord::APP_ID))
+        }),
     };
     let Some(id) = id else {
         return Reply::error(404, UNKNOWN_MESSAGE, "Unknown Message");
@@ -261,7 +311,9 @@ fn webhook_message(s: &Shared, r: &Incoming, app: &str, token: &str, msg: &str) 
 }
 
 fn edit(s: &Shared, store: &mut Store, id: u64, r: &Incoming) -> Value {
-    let Some(m) = store.messages.get_mut(&id) else { return Value::Null };
+    let Some(m) = store.messages.get_mut(&id) else {
+        return Value::Null;
+    };
     if let Some(obj) = m.as_object_mut() {
         payloads::apply_edit(obj, &r.body, &r.files, &|| s.next_id(), &s.base_url);
         // An edit ends the "thinking…" state of a deferred answer.
@@ -274,10 +326,13 @@ fn edit(s: &Shared, store: &mut Store, id: u64, r: &Incoming) -> Value {
 }
 
 fn create_channel_message(s: &Shared, r: &Incoming, channel: &str) -> Reply {
-    let Some(channel_id) = snowflake(channel) else { return Reply::not_found() };
+    let Some(channel_id) = snowflake(channel) else {
+        return Reply::not_found();
+    };
     let id = s.next_id();
-    let kind = if r.body.get("message_reference").is_some_and(|v| !v.is_null()) { 19 } else { 0 };
-    let msg = payloads::message(NewMessage {
+    let reference = r.body.get("message_reference").filter(|v| v.is_object());
+    let kind = if reference.is_some() { 19 } else { 0 };
+    let mut msg = payloads::message(NewMessage {
         id,
         channel_id,
         guild_id: Some(FakeDiscord::GUILD_ID),
@@ -290,14 +345,29 @@ fn create_channel_message(s: &Shared, r: &Incoming, channel: &str) -> Reply {
         kind,
         base_url: &s.base_url,
     });
+    if let Some(reference) = reference {
+        // A reply names what it answers; serenity needs the channel, which the request may
+        // leave out.
+        let mut reference = reference.clone();
+        if reference["channel_id"].is_null() {
+            reference["channel_id"] = sf(channel_id);
+        }
+        msg["message_reference"] = reference;
+    }
     s.store().messages.insert(id, msg.clone());
     Reply::json(200, msg)
 }
 
 fn channel_message(s: &Shared, r: &Incoming, channel: &str, msg: &str) -> Reply {
-    let (Some(channel_id), Some(id)) = (snowflake(channel), snowflake(msg)) else { return Reply::not_found() };
+    let (Some(channel_id), Some(id)) = (snowflake(channel), snowflake(msg)) else {
+        return Reply::not_found();
+    };
     let mut store = s.store();
-    if !store.messages.get(&id).is_some_and(|m| m["channel_id"] == sf(channel_id)) {
+    if !store
+        .messages
+        .get(&id)
+        .is_some_and(|m| m["channel_id"] == sf(channel_id))
+    {
         return Reply::error(404, UNKNOWN_MESSAGE, "Unknown Message");
     }
     match r.method.as_str() {

@@ -39,10 +39,11 @@ pub struct Spec {
 pub fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let text = std::fs::read_to_string(SPEC_PATH)
-            .unwrap_or_else(|e| panic!("cannot read Discord's OpenAPI description {SPEC_PATH}: {e}"));
-        let doc: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{SPEC_PATH} is not JSON: {e}"));
+        let text = std::fs::read_to_string(SPEC_PATH).unwrap_or_else(|e| {
+            panic!("cannot read Discord's OpenAPI description {SPEC_PATH}: {e}")
+        });
+        let doc: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{SPEC_PATH} is not JSON: {e}"));
         Spec::new(doc)
     })
 }
@@ -58,13 +59,19 @@ impl Spec {
                     .map(|t| Template {
                         text: t.clone(),
                         segments: split(t)
-                            .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
+                            .map(|s| {
+                                (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string())
+                            })
                             .collect(),
                     })
                     .collect()
             })
             .unwrap_or_default();
-        Spec { doc, templates, validators: Mutex::new(HashMap::new()) }
+        Spec {
+            doc,
+            templates,
+            validators: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The description's template for a concrete path (with or without the `/api/v10`
@@ -77,9 +84,17 @@ impl Spec {
             .iter()
             .filter(|t| {
                 t.segments.len() == segs.len()
-                    && t.segments.iter().zip(&segs).all(|(t, s)| t.as_deref().is_none_or(|lit| lit == *s))
+                    && t.segments
+                        .iter()
+                        .zip(&segs)
+                        .all(|(t, s)| t.as_deref().is_none_or(|lit| lit == *s))
             })
-            .max_by_key(|t| t.segments.iter().map(Option::is_some).collect::<Vec<bool>>())
+            .max_by_key(|t| {
+                t.segments
+                    .iter()
+                    .map(Option::is_some)
+                    .collect::<Vec<bool>>()
+            })
             .map(|t| t.text.as_str())
     }
 
@@ -87,11 +102,16 @@ impl Spec {
     /// Returns the problems found; an empty list means the request is fine (or the route
     /// is not in the description, which the fake reports separately as a 404).
     pub fn check(&self, method: &str, path: &str, body: Option<&Value>) -> Vec<String> {
-        let Some(template) = self.template_for(path) else { return Vec::new() };
+        let Some(template) = self.template_for(path) else {
+            return Vec::new();
+        };
         let method = method.to_ascii_lowercase();
         let operation = &self.doc["paths"][template][&method];
         if operation.is_null() {
-            return vec![format!("{} is not an operation of {template}", method.to_uppercase())];
+            return vec![format!(
+                "{} is not an operation of {template}",
+                method.to_uppercase()
+            )];
         }
         let request_body = &operation["requestBody"];
         let Some(body) = body else {
@@ -118,7 +138,10 @@ impl Spec {
         // Compiling under the lock keeps two requests from compiling the same schema twice;
         // the fake serves one bot, so contention is not a concern.
         let mut cache = self.validators.lock().unwrap_or_else(|p| p.into_inner());
-        cache.entry(key).or_insert_with(|| self.compile(template, method)).clone()
+        cache
+            .entry(key)
+            .or_insert_with(|| self.compile(template, method))
+            .clone()
     }
 
     fn compile(&self, template: &str, method: &str) -> Compiled {
@@ -170,7 +193,9 @@ fn describe_all<'a>(errors: impl Iterator<Item = ValidationError<'a>>) -> Vec<St
 /// with the fewest `enum`/`const` mismatches (those are the discriminators, like a
 /// callback's `type`), then the fewest errors.
 fn describe(e: &ValidationError<'_>, depth: usize, out: &mut Vec<String>) {
-    if let ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } = e.kind() {
+    if let ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } =
+        e.kind()
+    {
         // A branch that fails on the value's own type (e.g. the `null` of a nullable
         // object) or on an enum/const is one the client did not mean.
         let here = e.instance_path().as_str();
@@ -183,7 +208,10 @@ fn describe(e: &ValidationError<'_>, depth: usize, out: &mut Vec<String>) {
                 })
                 .count()
         };
-        let best = context.iter().filter(|b| !b.is_empty()).min_by_key(|b| (discriminators(b), b.len()));
+        let best = context
+            .iter()
+            .filter(|b| !b.is_empty())
+            .min_by_key(|b| (discriminators(b), b.len()));
         if let Some(best) = best {
             if depth < 6 {
                 for inner in best {
@@ -259,8 +287,13 @@ fn check_name(name: &Value, at: &str, out: &mut Vec<String>) {
     let allowed = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
     let len = name.chars().count();
     if !(1..=32).contains(&len) || !name.chars().all(allowed) {
-        out.push(format!("{at}: {name:?} breaks Discord's command-name rule [-_letters digits]{{1,32}}"));
-    } else if name.chars().any(|c| c.to_lowercase().ne(std::iter::once(c))) {
+        out.push(format!(
+            "{at}: {name:?} breaks Discord's command-name rule [-_letters digits]{{1,32}}"
+        ));
+    } else if name
+        .chars()
+        .any(|c| c.to_lowercase().ne(std::iter::once(c)))
+    {
         out.push(format!("{at}: {name:?} must be lower case"));
     }
 }
@@ -297,7 +330,10 @@ mod tests {
         let p = s.check("PUT", path, Some(&bad));
         assert!(p.iter().any(|p| p.contains("Bad Name!")), "{p:?}");
         let upper = json!([{"name": "Deploy", "description": "d"}]);
-        assert!(s.check("PUT", path, Some(&upper)).iter().any(|p| p.contains("lower case")));
+        assert!(s
+            .check("PUT", path, Some(&upper))
+            .iter()
+            .any(|p| p.contains("lower case")));
     }
 
     #[test]
@@ -308,10 +344,20 @@ mod tests {
         assert_eq!(s.check("POST", path, Some(&ok)), Vec::<String>::new());
         let long = json!({"type": 4, "data": {"content": "x".repeat(2001)}});
         let p = s.check("POST", path, Some(&long));
-        assert!(p.iter().any(|p| p.starts_with("/data/content") && p.contains("longer than 2000")), "{p:?}");
-        assert!(!s.check("POST", path, None).is_empty(), "a callback needs a body");
+        assert!(
+            p.iter()
+                .any(|p| p.starts_with("/data/content") && p.contains("longer than 2000")),
+            "{p:?}"
+        );
+        assert!(
+            !s.check("POST", path, None).is_empty(),
+            "a callback needs a body"
+        );
         let numeric_attachment = json!({"type": 4, "data": {"content": "hi", "attachments": [{"id": 0, "filename": "a.txt"}]}});
-        assert_eq!(s.check("POST", path, Some(&numeric_attachment)), Vec::<String>::new());
+        assert_eq!(
+            s.check("POST", path, Some(&numeric_attachment)),
+            Vec::<String>::new()
+        );
         let bad_id = json!({"type": 4, "data": {"attachments": [{"id": "x"}]}});
         assert!(!s.check("POST", path, Some(&bad_id)).is_empty());
     }
