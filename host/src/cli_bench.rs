@@ -1,9 +1,10 @@
 //! `chatops bench`: the figures behind the speed claims, measured in one process.
 
 use crate::bot::{Bot, Dev};
-use crate::capabilities::{Grants, NoProgress, ProgressSink};
+use crate::capabilities::{CallContext, Grants, NoProgress, ProgressSink};
 use crate::dispatch::{Caller, Request};
 use crate::model::User;
+use crate::runtime::Call;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +87,61 @@ pub async fn bench(plugin: Option<PathBuf>, line: &str, iterations: u32) -> Resu
         "  throughput {:.0} commands/s on one task",
         iterations as f64 / total.as_secs_f64()
     );
+    // The sandbox alone: fresh Store, instantiate from the InstancePre, run.
+    let plugin = bot.dispatcher.plugins().into_iter().find(|p| {
+        p.info()
+            .commands
+            .iter()
+            .any(|c| Some(c.name.as_str()) == line.split_whitespace().next())
+    });
+    if let Some(plugin) = plugin {
+        let cmd = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let command = plugin
+            .info()
+            .commands
+            .iter()
+            .find(|c| c.name == cmd)
+            .cloned();
+        let words = crate::dispatch::parse::tokenize(line).map_err(anyhow::Error::msg)?;
+        let args = match &command {
+            Some(c) => {
+                crate::dispatch::parse::arguments(c, &words[1..]).map_err(anyhow::Error::msg)?
+            }
+            None => Vec::new(),
+        };
+        let inv = crate::model::Invocation {
+            id: "bench".into(),
+            command: cmd,
+            args,
+            user: caller.user.clone(),
+            channel: caller.channel.clone(),
+            guild: None,
+        };
+        let ctx = CallContext::ungranted(&plugin.name, plugin.limits.clone());
+        let mut times = Vec::with_capacity(iterations as usize);
+        for _ in 0..iterations {
+            let t = Instant::now();
+            bot.dispatcher
+                .runtime()
+                .call(&plugin.compiled, ctx.clone(), Call::Run(inv.clone()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let total: Duration = times.iter().sum();
+        println!("sandbox only (fresh Store + instantiate + run) x {iterations}:");
+        println!(
+            "  mean {:.1} µs   p50 {:.1} µs   p99 {:.1} µs",
+            (total / iterations).as_secs_f64() * 1e6,
+            percentile(&times, 0.5).as_secs_f64() * 1e6,
+            percentile(&times, 0.99).as_secs_f64() * 1e6
+        );
+    }
     if let (Some(a), Some(b)) = (rss_start, rss_kib()) {
         println!(
             "resident memory: {} KiB at start, {} KiB after (+{} KiB)",
