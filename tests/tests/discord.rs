@@ -457,3 +457,71 @@ async fn commands_are_registered_again_when_plugins_change() {
     assert!(puts(&bot).len() >= 2);
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn a_plugin_posts_only_to_granted_channels() {
+    logs();
+    let fake = FakeDiscord::start().await;
+    let channel = FakeDiscord::CHANNEL_ID.to_string();
+    let grants = Grants {
+        post: vec![channel.clone()],
+        ..Grants::default()
+    };
+    let chat = Chat::dev(&["probe"], grants, &[]).await;
+    let settings = Settings {
+        token: FakeDiscord::TOKEN.into(),
+        api_url: Some(fake.url()),
+        guilds: vec![FakeDiscord::GUILD_ID],
+        prefix_commands: true,
+        defer_after: Duration::from_millis(1500),
+        watch_every: Duration::from_millis(200),
+    };
+    let running = discord::start(chat.bot.clone(), settings).await.unwrap();
+    fake.wait_ready(WAIT).await.unwrap();
+    let bot = Bot {
+        fake,
+        chat,
+        running: Some(running),
+    };
+    bot.fake
+        .wait_request("registration", |r| r.method == "PUT", WAIT)
+        .await
+        .unwrap();
+
+    let (id, token) = bot
+        .slash(
+            "announce",
+            json!([{ "name": "channel", "type": 3, "value": channel }]),
+            ALICE,
+        )
+        .await;
+    assert_eq!(
+        bot.callback(&id, &token).await.body["data"]["content"],
+        "posted"
+    );
+    let path = format!("/api/v10/channels/{}/messages", FakeDiscord::CHANNEL_ID);
+    let post = bot
+        .fake
+        .wait_request("the post", |r| r.method == "POST" && r.path == path, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(post.body["content"], "announcement from probe");
+
+    let (id, token) = bot
+        .slash(
+            "announce",
+            json!([{ "name": "channel", "type": 3, "value": "999" }]),
+            ALICE,
+        )
+        .await;
+    let cb = bot.callback(&id, &token).await;
+    assert!(
+        cb.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("not granted"),
+        "{}",
+        cb.body
+    );
+    bot.stop().await;
+}

@@ -162,6 +162,33 @@ pub async fn start(bot: Arc<Bot>, settings: Settings) -> anyhow::Result<Running>
     })
 }
 
+/// Posts for plugins granted `post CHANNEL_ID` (the grant was checked before this runs).
+struct Poster(Arc<Http>);
+
+#[async_trait]
+impl crate::capabilities::Poster for Poster {
+    async fn post(&self, channel: &str, text: &str) -> Result<(), String> {
+        let id: u64 = channel
+            .parse()
+            .map_err(|_| format!("`{channel}` is not a Discord channel id"))?;
+        let mut last = Ok(());
+        for part in reply::split(text, reply::LIMIT)
+            .into_iter()
+            .take(reply::MAX_PARTS)
+        {
+            let sent = ChannelId::new(id).say(&self.0, part).await;
+            if let Err(e) = sent {
+                let _ = report(
+                    &format!("posting to channel {channel} for a plugin"),
+                    Err::<(), _>(e),
+                );
+                last = Err("Discord refused the message; the admin's log has details".to_string());
+            }
+        }
+        last
+    }
+}
+
 struct Handler {
     bot: Arc<Bot>,
     settings: Arc<Settings>,
@@ -240,6 +267,9 @@ async fn register(http: &Http, bot: &Bot, settings: &Settings) {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        self.bot
+            .dispatcher
+            .set_poster(Arc::new(Poster(ctx.http.clone())));
         register(&ctx.http, &self.bot, &self.settings).await;
         if self.watching.swap(true, Ordering::SeqCst) {
             return;
