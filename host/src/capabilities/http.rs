@@ -372,18 +372,18 @@ impl WasiHttpHooks for HttpPolicy {
                 ));
                 return Err(HttpErr::HttpRequestDenied);
             }
-            let timeout = options
-                .and_then(|o| o.connect_timeout)
+            // The guest may ask for a shorter wait for the answer; the plugin's HTTP time
+            // budget bounds the whole exchange, body included.
+            let first = options
+                .and_then(|o| o.first_byte_timeout.or(o.connect_timeout))
                 .unwrap_or(remaining)
                 .min(remaining);
-            send(
-                request,
-                &dest,
-                &addrs,
-                timeout,
-                call.limits.http_response_bytes,
-            )
-            .await
+            let limits = Budget {
+                first,
+                total: remaining,
+                max_body: call.limits.http_response_bytes,
+            };
+            send(request, &dest, &addrs, limits).await
         })
     }
 }
@@ -415,14 +415,27 @@ type Sent = (
     Box<dyn Future<Output = Result<(), HttpErr>> + Send>,
 );
 
+/// Time and size allowed for one exchange.
+struct Budget {
+    /// Until the response head arrives.
+    first: Duration,
+    /// Until the connection is done, body included.
+    total: Duration,
+    max_body: u64,
+}
+
 /// Connect to one of the checked addresses (never re-resolving the name) and send.
 async fn send(
     mut request: http::Request<WasiBody>,
     dest: &Destination,
     addrs: &[SocketAddr],
-    timeout: Duration,
-    max_body: u64,
+    budget: Budget,
 ) -> Result<Sent, HttpErr> {
+    let Budget {
+        first,
+        total,
+        max_body,
+    } = budget;
     let work = async {
         let mut last = HttpErr::ConnectionRefused;
         let mut tcp = None;
@@ -450,7 +463,7 @@ async fn send(
             Box::new(tcp)
         };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-        let conn = tokio::spawn(tokio::time::timeout(timeout, conn));
+        let conn = tokio::spawn(tokio::time::timeout(total, conn));
         // The request line carries only the path: the authority went into the Host header.
         let path = request
             .uri()
@@ -465,7 +478,7 @@ async fn send(
         let response = sender.send_request(request).await?;
         Ok::<_, HttpErr>((response, conn))
     };
-    let (response, conn) = tokio::time::timeout(timeout, work)
+    let (response, conn) = tokio::time::timeout(first, work)
         .await
         .map_err(|_| HttpErr::ConnectionTimeout)??;
     if let Some(len) = response
