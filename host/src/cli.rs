@@ -364,7 +364,11 @@ async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<()> {
             let (info, digest) = describe(&plugin).await?;
             let path = config_or_default(config);
             let mut file = ConfigFile::open_or_new(&path)?;
-            let rel = relative_to(&plugin, path.parent().unwrap_or(Path::new(".")));
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let rel = relative_to(&plugin, dir);
             file.add_plugin(&info.name, &rel, &digest)?;
             file.save()?;
             println!(

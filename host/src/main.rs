@@ -6,6 +6,8 @@ async fn main() -> ExitCode {
     let cli = chatops::cli::Cli::parse();
     let default = match cli.command {
         None | Some(chatops::cli::Cmd::Run(_)) => "info,wasmtime=warn,cranelift=warn",
+        // The shell shows refusals itself, as [admin] lines; the log would repeat them.
+        Some(chatops::cli::Cmd::Shell { .. }) | Some(chatops::cli::Cmd::Invoke { .. }) => "error",
         _ => "warn",
     };
     tracing_subscriber::fmt()

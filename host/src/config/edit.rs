@@ -72,7 +72,7 @@ impl ConfigFile {
         if path.exists() {
             return Self::open(path);
         }
-        let doc = "# chatops configuration: plugins, their pinned digests, grants and limits.\n# Edit by hand or with `chatops plugins ...` and `chatops grant ...`.\n"
+        let doc = "# chatops configuration: plugins, their pinned digests, grants and limits.\n# Edit by hand or with `chatops plugins ...` and `chatops grant ...`; comments are kept.\n[host]\nprefix = \"!\"\n"
             .parse::<DocumentMut>()?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
