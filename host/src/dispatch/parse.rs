@@ -3,7 +3,8 @@
 
 use crate::model::{ArgValue, Argument, Command, CommandOption, OptionKind};
 
-/// Split a line into words, honouring "double" and 'single' quotes and `\` escapes.
+/// Split a line into words, honouring "double" and 'single' quotes (at the start of a
+/// word) and `\` escapes.
 pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -11,7 +12,9 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '"' | '\'' => {
+            // A quote opens a quoted part only at the start of a word, so "it's down" is
+            // two words, not an unclosed quote.
+            '"' | '\'' if !in_word => {
                 in_word = true;
                 let quote = c;
                 loop {
@@ -231,6 +234,7 @@ mod tests {
             ["say", "she said \"hi\""]
         );
         assert_eq!(words(r#""""#), [""]);
+        assert_eq!(words("it's down, don't panic"), ["it's", "down,", "don't", "panic"]);
         assert!(tokenize("oops \"unclosed")
             .unwrap_err()
             .contains("not closed"));
