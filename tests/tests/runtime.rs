@@ -284,3 +284,28 @@ async fn two_plugins_declaring_one_command_is_a_load_error_naming_both() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_plugin_runs_at_most_max_concurrent_commands_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write_plugins(dir.path(), &["misbehave"]).remove(0);
+    let cfg = dir.path().join("chatops.toml");
+    let sha = chatops::runtime::sha256_hex(&std::fs::read(&wasm).unwrap());
+    std::fs::write(&cfg, format!("[plugins.misbehave]\npath = \"misbehave.wasm\"\nsha256 = \"{sha}\"\n[plugins.misbehave.limits]\nmax_concurrent = 1\n")).unwrap();
+    let chat = std::sync::Arc::new(Chat::from_config(&cfg).await.with_dir(dir));
+    let first = {
+        let chat = chat.clone();
+        tokio::spawn(async move { chat.say("doze 2").await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy = chat.say("doze 0").await;
+    assert_eq!(busy.kind, Kind::Failed);
+    assert_eq!(busy.text, "`doze` is busy: plugin `misbehave` is already running 1 command(s). Try again in a moment.");
+    assert!(
+        busy.notices[0].contains("raise it under [plugins.misbehave.limits]"),
+        "{:?}",
+        busy.notices
+    );
+    assert_eq!(first.await.unwrap().text, "slept 2s");
+    assert_eq!(chat.ok("doze 0").await, "slept 0s");
+}

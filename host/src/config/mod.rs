@@ -25,6 +25,9 @@ pub struct Limits {
     pub http_ms: u64,
     /// Size of one HTTP response body, bytes.
     pub http_response_bytes: u64,
+    /// Commands of this plugin running at once; more are refused as busy. Bounds memory
+    /// at `max_concurrent × memory_mb`.
+    pub max_concurrent: u32,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             http_requests: 20,
             http_ms: 20_000,
             http_response_bytes: 2 * 1024 * 1024,
+            max_concurrent: 8,
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct LimitsConfig {
     pub http_requests: Option<u32>,
     pub http_ms: Option<u64>,
     pub http_response_bytes: Option<u64>,
+    pub max_concurrent: Option<u32>,
 }
 
 impl LimitsConfig {
@@ -61,6 +66,7 @@ impl LimitsConfig {
             http_requests: self.http_requests.unwrap_or(base.http_requests),
             http_ms: self.http_ms.unwrap_or(base.http_ms),
             http_response_bytes: self.http_response_bytes.unwrap_or(base.http_response_bytes),
+            max_concurrent: self.max_concurrent.unwrap_or(base.max_concurrent),
         }
     }
 }
@@ -414,5 +420,6 @@ fn validate_limits(
     check("http_requests", l.http_requests.map(u64::from), 0, 10_000);
     check("http_ms", l.http_ms, 1, 3_600_000);
     check("http_response_bytes", l.http_response_bytes, 1, 1 << 30);
+    check("max_concurrent", l.max_concurrent.map(u64::from), 1, 1000);
     errors
 }

@@ -138,6 +138,8 @@ pub struct Dispatcher {
     poster: RwLock<Option<Arc<dyn Poster>>>,
     admins: RwLock<Access>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Commands running per plugin, against `max_concurrent`.
+    running: Arc<Mutex<HashMap<String, u32>>>,
     prefix: String,
     counter: AtomicU64,
 }
@@ -152,6 +154,7 @@ impl Dispatcher {
             poster: RwLock::new(None),
             admins: RwLock::new(Access::default()),
             pending: Mutex::new(HashMap::new()),
+            running: Arc::default(),
             prefix: prefix.to_string(),
             counter: AtomicU64::new(0),
         }
@@ -428,6 +431,20 @@ impl Dispatcher {
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
         let command = invocation.command.clone();
+        let Some(_slot) = Slot::take(&self.running, &plugin.name, plugin.limits.max_concurrent)
+        else {
+            let max = plugin.limits.max_concurrent;
+            let text = format!("`{command}` is busy: plugin `{}` is already running {max} command(s). Try again in a moment.", plugin.name);
+            let ctx = CallContext::ungranted(&plugin.name, plugin.limits.clone());
+            ctx.notice(format!("plugin `{}` hit max_concurrent = {max}; raise it under [plugins.{}.limits] if this is normal load", plugin.name, plugin.name));
+            return self.finish(
+                caller,
+                &plugin.name,
+                line,
+                &ctx,
+                Response::new(Kind::Failed, text),
+            );
+        };
         let span = tracing::info_span!("command", plugin = %plugin.name, command = %command, user = %caller.user.name, id = %invocation.id);
         let ctx = CallContext {
             plugin: plugin.name.clone(),
@@ -619,6 +636,35 @@ impl Dispatcher {
             .unwrap_or_default()
             .as_micros();
         format!("{:x}-{n}", t)
+    }
+}
+
+/// A running command's place in its plugin's `max_concurrent`, given back on drop.
+struct Slot {
+    running: Arc<Mutex<HashMap<String, u32>>>,
+    plugin: String,
+}
+
+impl Slot {
+    fn take(running: &Arc<Mutex<HashMap<String, u32>>>, plugin: &str, max: u32) -> Option<Slot> {
+        let mut map = lock(running);
+        let n = map.entry(plugin.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            running: running.clone(),
+            plugin: plugin.to_string(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(n) = lock(&self.running).get_mut(&self.plugin) {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 

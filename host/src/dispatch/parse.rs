@@ -234,7 +234,10 @@ mod tests {
             ["say", "she said \"hi\""]
         );
         assert_eq!(words(r#""""#), [""]);
-        assert_eq!(words("it's down, don't panic"), ["it's", "down,", "don't", "panic"]);
+        assert_eq!(
+            words("it's down, don't panic"),
+            ["it's", "down,", "don't", "panic"]
+        );
         assert!(tokenize("oops \"unclosed")
             .unwrap_err()
             .contains("not closed"));
