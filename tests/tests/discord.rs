@@ -181,7 +181,7 @@ async fn registers_commands_and_answers_a_slash_command() {
         cb.body["data"]["content"]
             .as_str()
             .unwrap()
-            .contains("`!roll [dice] [show]`"),
+            .contains("`/roll [dice] [show]`"),
         "{}",
         cb.body
     );

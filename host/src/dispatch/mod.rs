@@ -127,6 +127,8 @@ struct Pending {
     plugin: Arc<LoadedPlugin>,
     invocation: Invocation,
     line: String,
+    /// How the command was shown (`/` or the prefix).
+    shown: String,
     expires: Instant,
 }
 
@@ -297,6 +299,12 @@ impl Dispatcher {
         request: Request,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
+        // Slash commands are shown as `/name`, text commands with the chat prefix.
+        let shown = match &request {
+            Request::Text(_) => self.prefix.clone(),
+            Request::Command { .. } => "/".to_string(),
+        };
+        let shown = shown.as_str();
         let (name, args, line) = match request {
             Request::Text(line) => {
                 let words = match parse::tokenize(&line) {
@@ -306,27 +314,31 @@ impl Dispatcher {
                     }
                 };
                 let Some((first, rest)) = words.split_first() else {
-                    return self.help(caller, None);
+                    return self.help_as(shown, caller, None);
                 };
                 let name = first.trim_start_matches(['/', '!']).to_ascii_lowercase();
                 if name == "help" {
-                    return self.help(
+                    return self.help_as(
+                        shown,
                         caller,
                         rest.first().map(|s| s.trim_start_matches(['/', '!'])),
                     );
                 }
                 let Some((_, cmd)) = self.lookup(&name) else {
-                    return self.unknown(&name);
+                    return self.unknown_as(shown, &name);
                 };
                 match parse::arguments(&cmd, rest) {
                     Ok(args) => (name, args, line),
-                    Err(e) => return self.usage_error(&cmd, &e),
+                    Err(e) => return self.usage_error_as(shown, &cmd, &e),
                 }
             }
             Request::Command { name, args } => {
                 if name == "help" {
                     let topic = args.first().map(|a| a.value.to_string());
-                    return self.help(caller, topic.as_deref());
+                    let topic = topic
+                        .as_deref()
+                        .map(|t| t.trim().trim_start_matches(['/', '!']));
+                    return self.help_as(shown, caller, topic.filter(|t| !t.is_empty()));
                 }
                 let line = std::iter::once(name.clone())
                     .chain(args.iter().map(|a| format!("{}={}", a.name, a.value)))
@@ -336,10 +348,10 @@ impl Dispatcher {
             }
         };
         let Some((plugin, cmd)) = self.lookup(&name) else {
-            return self.unknown(&name);
+            return self.unknown_as(shown, &name);
         };
         if let Err(e) = parse::check(&cmd, &args) {
-            return self.usage_error(&cmd, &e);
+            return self.usage_error_as(shown, &cmd, &e);
         }
         if let Err(why) = self.may_run(caller, &plugin) {
             self.audit(caller, &plugin.name, &line, "denied", &why);
@@ -356,8 +368,8 @@ impl Dispatcher {
         if cmd.confirm {
             let token = invocation.id.clone();
             let text = format!(
-                "`{}{line}` is marked dangerous. Confirm to run it (only {} can).",
-                self.prefix, caller.user.name
+                "`{shown}{line}` is marked dangerous. Confirm to run it (only {} can).",
+                caller.user.name
             );
             let mut pending = lock(&self.pending);
             pending.retain(|_, p| p.expires > Instant::now());
@@ -368,12 +380,14 @@ impl Dispatcher {
                     plugin,
                     invocation,
                     line,
+                    shown: shown.to_string(),
                     expires: Instant::now() + CONFIRM_TTL,
                 },
             );
             return Response::new(Kind::Confirm { token }, text);
         }
-        self.run(caller, plugin, invocation, &line, progress).await
+        self.run(shown, caller, plugin, invocation, &line, progress)
+            .await
     }
 
     /// Who may answer a pending confirmation (`None` if it expired or was answered).
@@ -415,15 +429,16 @@ impl Dispatcher {
             self.audit(caller, &p.plugin.name, &p.line, "cancelled", "");
             return Response::new(
                 Kind::Cancelled,
-                format!("Cancelled `{}{}`; nothing ran.", self.prefix, p.line),
+                format!("Cancelled `{}{}`; nothing ran.", p.shown, p.line),
             );
         }
-        self.run(caller, p.plugin, p.invocation, &p.line, progress)
+        self.run(&p.shown, caller, p.plugin, p.invocation, &p.line, progress)
             .await
     }
 
     async fn run(
         &self,
+        shown: &str,
         caller: &Caller,
         plugin: Arc<LoadedPlugin>,
         invocation: Invocation,
@@ -506,7 +521,7 @@ impl Dispatcher {
                             &plugin.name,
                             line,
                             &ctx,
-                            self.usage_error(&cmd, &ctx.redact(&m).0),
+                            self.usage_error_as(shown, &cmd, &ctx.redact(&m).0),
                         );
                     }
                     CommandError::Denied(m) => (
@@ -574,42 +589,46 @@ impl Dispatcher {
         }
     }
 
-    fn usage_error(&self, cmd: &Command, message: &str) -> Response {
+    fn usage_error_as(&self, prefix: &str, cmd: &Command, message: &str) -> Response {
         Response::new(
             Kind::Usage,
             format!(
                 "{message}\nUsage: `{}`  (`{}help {}` for details)",
-                help::usage(&self.prefix, cmd),
-                self.prefix,
+                help::usage(prefix, cmd),
+                prefix,
                 cmd.name
             ),
         )
     }
 
-    fn unknown(&self, name: &str) -> Response {
+    fn unknown_as(&self, prefix: &str, name: &str) -> Response {
         let reg = read(&self.registry);
         let close: Vec<&String> = reg.commands.keys().filter(|c| similar(c, name)).collect();
         let hint = match close.first() {
-            Some(c) => format!(" Did you mean `{}{c}`?", self.prefix),
+            Some(c) => format!(" Did you mean `{}{c}`?", prefix),
             None => String::new(),
         };
         Response::new(
             Kind::Usage,
             format!(
                 "There is no command `{name}`.{hint} Type `{}help` to see what you can run.",
-                self.prefix
+                prefix
             ),
         )
     }
 
     /// Help lists only what the caller may run.
     pub fn help(&self, caller: &Caller, topic: Option<&str>) -> Response {
+        self.help_as(&self.prefix, caller, topic)
+    }
+
+    fn help_as(&self, prefix: &str, caller: &Caller, topic: Option<&str>) -> Response {
         if let Some(topic) = topic {
             return match self.lookup(topic) {
                 Some((p, cmd)) if self.may_run(caller, &p).is_ok() => {
-                    Response::new(Kind::Help, help::command(&self.prefix, p.info(), &cmd))
+                    Response::new(Kind::Help, help::command(prefix, p.info(), &cmd))
                 }
-                _ => self.unknown(topic),
+                _ => self.unknown_as(prefix, topic),
             };
         }
         let plugins = self.plugins();
@@ -623,10 +642,7 @@ impl Dispatcher {
         } else {
             Vec::new()
         };
-        Response::new(
-            Kind::Help,
-            help::overview(&self.prefix, &visible, &disabled),
-        )
+        Response::new(Kind::Help, help::overview(prefix, &visible, &disabled))
     }
 
     fn next_id(&self) -> String {

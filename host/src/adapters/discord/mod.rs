@@ -340,17 +340,9 @@ impl Handler {
             .map(|m| m.roles.clone())
             .unwrap_or_default();
         let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
-        let request = if c.data.name == "help" {
-            let topic = commands::arguments(&c.data.options)
-                .into_iter()
-                .next()
-                .map(|a| a.value.to_string());
-            Request::Text(format!("help {}", topic.unwrap_or_default()))
-        } else {
-            Request::Command {
-                name: c.data.name.clone(),
-                args: commands::arguments(&c.data.options),
-            }
+        let request = Request::Command {
+            name: c.data.name.clone(),
+            args: commands::arguments(&c.data.options),
         };
         let target = Target::Interaction {
             http: ctx.http.clone(),
