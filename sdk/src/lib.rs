@@ -28,6 +28,10 @@ pub mod bindings {
 mod builders;
 pub mod http;
 
+/// Re-exported so plugins can build JSON without another dependency.
+pub use serde;
+pub use serde_json;
+
 pub use bindings::chatops::plugin::chat::ChatError;
 pub use bindings::chatops::plugin::kv::KvError;
 pub use bindings::chatops::plugin::log::Level;

@@ -20,7 +20,7 @@ pub fn plugin_bytes(name: &str) -> Vec<u8> {
     if let Some((_, b)) = chatops::bundled::BUNDLED.iter().find(|(n, _)| *n == name) {
         return b.to_vec();
     }
-    let p = Path::new(env!("TEST_PLUGIN_DIR")).join(format!("{name}.wasm"));
+    let p = Path::new(env!("TEST_PLUGIN_DIR")).join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&p).unwrap_or_else(|e| panic!("test plugin {} was not built: {e}", p.display()))
 }
 

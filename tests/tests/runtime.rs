@@ -309,3 +309,40 @@ async fn a_plugin_runs_at_most_max_concurrent_commands_at_once() {
     assert_eq!(first.await.unwrap().text, "slept 2s");
     assert_eq!(chat.ok("doze 0").await, "slept 0s");
 }
+
+/// The README's example plugin is built from the README's own text (tests/plugins/readme-example).
+#[tokio::test]
+async fn the_readme_example_plugin_loads_and_fails_clearly_without_grants() {
+    let chat = Chat::dev(&["readme-example"], Grants::default(), &[]).await;
+    let help = chat.say("help deploy").await.text;
+    assert!(
+        help.contains("Dangerous: you will be asked to confirm"),
+        "{help}"
+    );
+    assert!(
+        help.contains("env (one of prod, staging, required)"),
+        "{help}"
+    );
+    let r = chat.say("deploy api Production").await;
+    let Kind::Confirm { token } = r.kind else {
+        panic!("{r:?}")
+    };
+    let progress: std::sync::Arc<dyn chatops::capabilities::ProgressSink> = chat.progress.clone();
+    let done = chat
+        .bot
+        .dispatcher
+        .confirm(&chat.who, &token, true, progress)
+        .await;
+    assert_eq!(done.kind, Kind::Failed);
+    assert_eq!(
+        done.text,
+        "`deploy` failed: secret `deploy-token` is not granted to this plugin"
+    );
+    assert!(
+        done.notices
+            .iter()
+            .any(|n| n.contains("chatops grant deploy secret deploy-token")),
+        "{:?}",
+        done.notices
+    );
+}

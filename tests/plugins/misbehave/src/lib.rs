@@ -10,7 +10,10 @@ impl Plugin for Misbehave {
             .command(Command::new("hog", "Allocate without end"))
             .command(Command::new("boom", "Panic"))
             .command(Command::new("nap", "Sleep for a long time"))
-            .command(Command::new("doze", "Sleep a few seconds, then answer").option(CommandOption::integer("seconds", "how long").required()))
+            .command(
+                Command::new("doze", "Sleep a few seconds, then answer")
+                    .option(CommandOption::integer("seconds", "how long").required()),
+            )
             .command(Command::new("flood", "Reply with a megabytes-long text"))
             .command(Command::new("chatty", "Print without end on stdout"))
             .command(Command::new("wipe", "Pretend to wipe everything").confirm())
@@ -48,7 +51,10 @@ impl Plugin for Misbehave {
                 }
                 Ok(Reply::text("done talking"))
             }
-            "wipe" => Ok(Reply::text(format!("wiped everything, as {} asked", inv.user.name))),
+            "wipe" => Ok(Reply::text(format!(
+                "wiped everything, as {} asked",
+                inv.user.name
+            ))),
             other => Err(CommandError::failed(format!("no command {other}"))),
         }
     }

@@ -7,16 +7,28 @@ struct Probe;
 impl Plugin for Probe {
     fn describe() -> PluginInfo {
         PluginInfo::new("probe", "0.1.0", "Probes capabilities")
-            .command(Command::new("fetch", "GET a URL").option(CommandOption::string("url", "where").required()))
+            .command(
+                Command::new("fetch", "GET a URL")
+                    .option(CommandOption::string("url", "where").required()),
+            )
             .command(
                 Command::new("fetch-many", "GET a URL several times")
                     .option(CommandOption::string("url", "where").required())
                     .option(CommandOption::integer("times", "how often").required()),
             )
-            .command(Command::new("secret", "Read a secret").option(CommandOption::string("name", "which").required()))
-            .command(Command::new("leak", "Put a secret in progress and reply").option(CommandOption::string("name", "which").required()))
+            .command(
+                Command::new("secret", "Read a secret")
+                    .option(CommandOption::string("name", "which").required()),
+            )
+            .command(
+                Command::new("leak", "Put a secret in progress and reply")
+                    .option(CommandOption::string("name", "which").required()),
+            )
             .command(Command::new("count", "Count calls in kv"))
-            .command(Command::new("announce", "Post to a channel").option(CommandOption::string("channel", "where").required()))
+            .command(
+                Command::new("announce", "Post to a channel")
+                    .option(CommandOption::string("channel", "where").required()),
+            )
             .http("http://127.0.0.1", "the fake upstream in tests")
             .secret("api-token", "authenticates to the upstream")
             .request(Capability::Kv, "counts calls")
@@ -44,16 +56,22 @@ impl Plugin for Probe {
             }
             "count" => {
                 let n = match kv::get("count") {
-                    Ok(v) => v.map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0) + 1,
+                    Ok(v) => {
+                        v.map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                            .unwrap_or(0)
+                            + 1
+                    }
                     Err(e) => return Ok(Reply::text(format!("kv error: {}", e.message()))),
                 };
                 kv::set("count", &n.to_le_bytes())?;
                 Ok(Reply::text(format!("count={n}")))
             }
-            "announce" => Ok(Reply::text(match post(&arg("channel"), "announcement from probe") {
-                Ok(()) => "posted".into(),
-                Err(e) => format!("post error: {}", e.message()),
-            })),
+            "announce" => Ok(Reply::text(
+                match post(&arg("channel"), "announcement from probe") {
+                    Ok(()) => "posted".into(),
+                    Err(e) => format!("post error: {}", e.message()),
+                },
+            )),
             other => Err(CommandError::failed(format!("no command {other}"))),
         }
     }
