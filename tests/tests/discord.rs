@@ -48,9 +48,13 @@ struct Bot {
 
 impl Bot {
     async fn start(plugins: &[&str]) -> Bot {
+        Self::start_with(plugins, Grants::default()).await
+    }
+
+    async fn start_with(plugins: &[&str], grants: Grants) -> Bot {
         logs();
         let fake = FakeDiscord::start().await;
-        let chat = Chat::dev(plugins, Grants::default(), &[]).await;
+        let chat = Chat::dev(plugins, grants, &[]).await;
         let settings = Settings {
             token: FakeDiscord::TOKEN.into(),
             api_url: Some(fake.url()),
@@ -75,6 +79,17 @@ impl Bot {
     /// Send a slash command; returns the interaction's (id, token).
     async fn slash(&self, name: &str, options: Value, user: u64) -> (String, String) {
         let ev = self.fake.slash_command(name, options, user, &[]);
+        let ids = (
+            ev["id"].as_str().unwrap().to_string(),
+            ev["token"].as_str().unwrap().to_string(),
+        );
+        self.fake.dispatch("INTERACTION_CREATE", ev).await;
+        ids
+    }
+
+    /// Press a button; returns the press interaction's (id, token).
+    async fn press(&self, custom_id: &str, user: u64) -> (String, String) {
+        let ev = self.fake.button_press(custom_id, user, 1);
         let ids = (
             ev["id"].as_str().unwrap().to_string(),
             ev["token"].as_str().unwrap().to_string(),
@@ -304,12 +319,7 @@ async fn a_confirm_command_runs_only_after_its_user_confirms() {
         .contains("marked dangerous"));
 
     // Bob's press is refused, privately, and runs nothing.
-    let press = bot.fake.button_press(&confirm, BOB, 1);
-    let (pid, ptoken) = (
-        press["id"].as_str().unwrap().to_string(),
-        press["token"].as_str().unwrap().to_string(),
-    );
-    bot.fake.dispatch("INTERACTION_CREATE", press).await;
+    let (pid, ptoken) = bot.press(&confirm, BOB).await;
     let r = bot.callback(&pid, &ptoken).await;
     assert_eq!(r.body["data"]["flags"], 64);
     assert!(r.body["data"]["content"]
@@ -319,12 +329,7 @@ async fn a_confirm_command_runs_only_after_its_user_confirms() {
     assert!(!ran(&bot));
 
     // Alice cancels: nothing runs.
-    let press = bot.fake.button_press(&cancel, ALICE, 1);
-    let (pid, ptoken) = (
-        press["id"].as_str().unwrap().to_string(),
-        press["token"].as_str().unwrap().to_string(),
-    );
-    bot.fake.dispatch("INTERACTION_CREATE", press).await;
+    let (pid, ptoken) = bot.press(&cancel, ALICE).await;
     assert_eq!(bot.callback(&pid, &ptoken).await.body["type"], 7);
     bot.edits_until(&ptoken, |c| c.starts_with("Cancelled"))
         .await;
@@ -337,12 +342,7 @@ async fn a_confirm_command_runs_only_after_its_user_confirms() {
         .as_str()
         .unwrap()
         .to_string();
-    let press = bot.fake.button_press(&confirm, ALICE, 1);
-    let (pid, ptoken) = (
-        press["id"].as_str().unwrap().to_string(),
-        press["token"].as_str().unwrap().to_string(),
-    );
-    bot.fake.dispatch("INTERACTION_CREATE", press).await;
+    let (pid, ptoken) = bot.press(&confirm, ALICE).await;
     assert_eq!(bot.callback(&pid, &ptoken).await.body["type"], 7);
     let edits = bot
         .edits_until(&ptoken, |c| c.starts_with("wiped everything"))
@@ -460,29 +460,12 @@ async fn commands_are_registered_again_when_plugins_change() {
 
 #[tokio::test]
 async fn a_plugin_posts_only_to_granted_channels() {
-    logs();
-    let fake = FakeDiscord::start().await;
     let channel = FakeDiscord::CHANNEL_ID.to_string();
     let grants = Grants {
         post: vec![channel.clone()],
         ..Grants::default()
     };
-    let chat = Chat::dev(&["probe"], grants, &[]).await;
-    let settings = Settings {
-        token: FakeDiscord::TOKEN.into(),
-        api_url: Some(fake.url()),
-        guilds: vec![FakeDiscord::GUILD_ID],
-        prefix_commands: true,
-        defer_after: Duration::from_millis(1500),
-        watch_every: Duration::from_millis(200),
-    };
-    let running = discord::start(chat.bot.clone(), settings).await.unwrap();
-    fake.wait_ready(WAIT).await.unwrap();
-    let bot = Bot {
-        fake,
-        chat,
-        running: Some(running),
-    };
+    let bot = Bot::start_with(&["probe"], grants).await;
     bot.fake
         .wait_request("registration", |r| r.method == "PUT", WAIT)
         .await
