@@ -346,3 +346,18 @@ async fn the_readme_example_plugin_loads_and_fails_clearly_without_grants() {
         done.notices
     );
 }
+
+#[test]
+fn the_readme_example_plugin_is_the_readme_text() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("A whole plugin:\n\n```rust\n")
+        .expect("README has the example")
+        + "A whole plugin:\n\n```rust\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let example =
+        std::fs::read_to_string(root.join("tests/plugins/readme-example/src/lib.rs")).unwrap();
+    let example = example.split_once('\n').unwrap().1;
+    assert_eq!(example, &readme[start..end], "copy the README's example into tests/plugins/readme-example/src/lib.rs (after its first line)");
+}
