@@ -149,3 +149,68 @@ fn a_plugin_made_by_chatops_new_builds_and_runs() {
     let out = run(shell, "greeter Grace\n", Duration::from_secs(60));
     assert!(text(&out).0.contains("Hello, Grace!"), "{:?}", text(&out));
 }
+
+/// Hot reload, seen from the shell: a changed plugin file is announced and disabled.
+#[test]
+fn the_shell_announces_a_plugin_whose_file_changed() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let echo = chatops::bundled::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == "echo")
+        .unwrap()
+        .1;
+    let wasm = dir.path().join("echo.wasm");
+    std::fs::write(&wasm, echo).unwrap();
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[plugins.echo]\npath = \"echo.wasm\"\nsha256 = \"{}\"\n",
+            chatops::runtime::sha256_hex(echo)
+        ),
+    )
+    .unwrap();
+
+    let mut child = chatops()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(needle) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("the shell never said {needle:?}; it said: {seen:?}");
+    };
+    wait_for("chatops shell: 1 plugin(s)");
+    let mut changed = echo.to_vec();
+    let at = changed.windows(8).position(|w| w == b"give me ").unwrap();
+    changed[at] = b'G';
+    std::fs::write(&wasm, changed).unwrap();
+    let line = wait_for("plugin `echo` disabled");
+    assert!(
+        line.contains("run `chatops plugins approve echo`"),
+        "{line}"
+    );
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
