@@ -1,7 +1,7 @@
 //! `chatops bench`: the figures behind the speed claims, measured in one process.
 
 use crate::bot::{Bot, Dev};
-use crate::capabilities::{CallContext, Grants, NoProgress, ProgressSink};
+use crate::capabilities::{CallContext, NoProgress, ProgressSink};
 use crate::dispatch::{Caller, Request};
 use crate::model::User;
 use crate::runtime::Call;
@@ -31,9 +31,7 @@ pub async fn bench(plugin: Option<PathBuf>, line: &str, iterations: u32) -> Resu
         Some(p) => {
             Bot::start_dev(Dev {
                 plugins: vec![p],
-                grants: Grants::default(),
-                secrets: Default::default(),
-                with_bundled: false,
+                ..Dev::default()
             })
             .await?
         }

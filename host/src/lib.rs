@@ -1,8 +1,9 @@
 //! chatops: a ChatOps bot host whose commands are sandboxed WebAssembly plugins.
 //!
-//! `runtime` runs plugins; `capabilities` enforces what each was granted; `dispatch` routes
-//! commands for every adapter; `adapters` speak to the terminal and to Discord; `bot`
-//! loads the configuration and keeps plugins fresh; `cli` is the `chatops` command.
+//! Dependencies run one way: `adapters` and `triggers` → `dispatch` → `runtime` →
+//! `capabilities` → `exit`, `store`, `model`, `config`. `model` is the contract; `exit`
+//! is the one way out for everything a plugin says; `bot` assembles a host from the
+//! configuration and keeps plugins fresh; `cli` is the `chatops` command.
 
 pub mod adapters;
 pub mod bot;
@@ -13,6 +14,8 @@ pub mod cli_bench;
 pub mod cli_new;
 pub mod config;
 pub mod dispatch;
+pub mod exit;
 pub mod model;
 pub mod runtime;
 pub mod store;
+pub mod triggers;

@@ -1,7 +1,24 @@
-//! The contract's data types, shared by the runtime, the dispatcher and the adapters.
-//! They are generated from `wit/plugin.wit`, so the host and plugins cannot disagree.
+//! The contract, `chatops:plugin@0.1.0`: host-side bindings generated from `wit/plugin.wit`
+//! (so the host and plugins cannot disagree) and the data types every layer shares. A leaf
+//! module: capabilities implement its `Host` traits, the runtime calls its exports.
 
-pub use crate::runtime::bindings::chatops::plugin::types::{
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "chatops:plugin/plugin@0.1.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+        additional_derives: [serde::Serialize, PartialEq],
+    });
+}
+
+pub use bindings::chatops::plugin::types::{
     ArgValue, Argument, Capability, CapabilityRequest, Command, CommandError, CommandOption, Event,
     Invocation, OptionChoice, OptionKind, PluginInfo, Post, Reply, ScheduleSpec, User,
     WebhookRequest,
@@ -46,4 +63,37 @@ impl std::fmt::Display for ArgValue {
             ArgValue::Boolean(b) => write!(f, "{b}"),
         }
     }
+}
+
+/// A setting a plugin reads through `wasi:config/store`, from its optional `settings` export.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+pub struct Setting {
+    pub key: String,
+    pub description: String,
+    pub required: bool,
+}
+
+/// The optional export that declares settings, and its one function.
+pub const SETTINGS_INTERFACE: &str = "chatops:plugin/settings@0.1.0";
+pub const SETTINGS_FUNCTION: &str = "settings";
+
+impl ArgValue {
+    /// How the value is written on a command line (quoted when it has spaces).
+    pub fn to_word(&self) -> String {
+        let s = self.to_string();
+        if s.is_empty() || s.contains(char::is_whitespace) || s.contains(['"', '\'']) {
+            format!("{s:?}")
+        } else {
+            s
+        }
+    }
+}
+
+/// A command as the user would have typed it: `deploy service=api env=prod`.
+pub fn command_line(command: &str, args: &[Argument]) -> String {
+    std::iter::once(command.to_string())
+        .chain(args.iter().map(|a| format!("{}={}", a.name, a.value.to_word())))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

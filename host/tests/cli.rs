@@ -143,11 +143,25 @@ fn a_plugin_made_by_chatops_new_builds_and_runs() {
         stdout.contains("style (one of plain, loud, optional)"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("salutation — The word to greet with (default: Hello)"),
+        "{stdout}"
+    );
 
+    // A setting the author gives is read through wasi:config; an unset one is absent.
     let mut shell = chatops();
     shell.arg("shell").arg("--plugin").arg(&wasm);
     let out = run(shell, "greeter Grace\n", Duration::from_secs(60));
     assert!(text(&out).0.contains("Hello, Grace!"), "{:?}", text(&out));
+    let mut shell = chatops();
+    shell
+        .arg("shell")
+        .arg("--plugin")
+        .arg(&wasm)
+        .arg("--setting")
+        .arg("salutation=Howdy");
+    let out = run(shell, "greeter Grace\n", Duration::from_secs(60));
+    assert!(text(&out).0.contains("Howdy, Grace!"), "{:?}", text(&out));
 }
 
 /// Hot reload, seen from the shell: a changed plugin file is announced and disabled.

@@ -24,19 +24,26 @@ impl Plugin for MyPlugin {
         //   .secret("example-token", "authenticates to the example API")
     }
 
+    /// Settings the admin sets with `chatops config NAME KEY VALUE` (try them locally with
+    /// `chatops shell --plugin … --setting KEY=VALUE`); read them with `config::get`.
+    fn settings() -> Vec<Setting> {
+        vec![Setting::new("salutation", "The word to greet with (default: Hello)")]
+    }
+
     fn run(inv: Invocation) -> Result<Reply, CommandError> {
         let name = inv.str("name").unwrap_or_default();
         let loud = inv.str("style").as_deref() == Some("loud");
-        Ok(Reply::text(greeting(&name, loud)?))
+        let salutation = config::get("salutation").unwrap_or_else(|| "Hello".into());
+        Ok(Reply::text(greeting(&salutation, &name, loud)?))
     }
 }
 
 /// Plain logic lives in ordinary functions, so `cargo test` can check it natively.
-pub fn greeting(name: &str, loud: bool) -> Result<String, CommandError> {
+pub fn greeting(salutation: &str, name: &str, loud: bool) -> Result<String, CommandError> {
     if name.trim().is_empty() {
         return Err(CommandError::usage("tell me who to greet"));
     }
-    let text = format!("Hello, {name}!");
+    let text = format!("{salutation}, {name}!");
     Ok(if loud { text.to_uppercase() } else { text })
 }
 
@@ -48,8 +55,8 @@ mod tests {
 
     #[test]
     fn greets() {
-        assert_eq!(greeting("Ada", false).unwrap(), "Hello, Ada!");
-        assert_eq!(greeting("Ada", true).unwrap(), "HELLO, ADA!");
-        assert!(matches!(greeting(" ", false), Err(CommandError::Usage(_))));
+        assert_eq!(greeting("Hello", "Ada", false).unwrap(), "Hello, Ada!");
+        assert_eq!(greeting("Hi", "Ada", true).unwrap(), "HI, ADA!");
+        assert!(matches!(greeting("Hello", " ", false), Err(CommandError::Usage(_))));
     }
 }

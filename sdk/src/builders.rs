@@ -35,6 +35,22 @@ impl PluginInfo {
     }
 }
 
+impl crate::Setting {
+    /// A setting the plugin reads with `config::get(key)`, described for the admin.
+    pub fn new(key: &str, description: &str) -> Self {
+        crate::Setting {
+            key: key.into(),
+            description: description.into(),
+            required: false,
+        }
+    }
+    /// The plugin cannot work without it: `chatops check` says when it is unset.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
+
 impl Command {
     pub fn new(name: &str, description: &str) -> Self {
         Command {

@@ -135,6 +135,9 @@ impl Request {
     }
 
     /// Send, following up to 5 redirects (each one is a new request the host checks).
+    /// A redirect to another origin (scheme, host or port) drops `Authorization`,
+    /// `Cookie` and `Proxy-Authorization`, as curl and browsers do: a token meant for one
+    /// service never follows a redirect to another.
     pub fn send(self) -> Result<Response, HttpError> {
         let mut req = self;
         for _ in 0..5 {
@@ -146,6 +149,9 @@ impl Request {
                 return Ok(resp);
             };
             let next = resolve_location(&req.url, location);
+            if origin(&next) != origin(&req.url) {
+                req.headers.retain(|(name, _)| !is_credential(name));
+            }
             req = if resp.status == 303
                 || (resp.status != 307 && resp.status != 308 && req.method == "POST")
             {
@@ -275,6 +281,29 @@ fn error_code(url: &str, code: ErrorCode) -> HttpError {
     }
 }
 
+/// Headers that carry credentials for one origin.
+fn is_credential(name: &str) -> bool {
+    ["authorization", "cookie", "proxy-authorization"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// `scheme://host:port` of a URL, lower-cased, with the scheme's default port filled in.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, authority, _) = split_url(url).ok()?;
+    let scheme = scheme.to_ascii_lowercase();
+    let host = authority.rsplit('@').next().unwrap_or(authority).to_ascii_lowercase();
+    let has_port = host.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        && !host.ends_with(']');
+    let host = if has_port {
+        host
+    } else {
+        let port = if scheme == "https" { 443 } else { 80 };
+        format!("{host}:{port}")
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
 /// An absolute URL for a `Location` header relative to `base`.
 fn resolve_location(base: &str, location: &str) -> String {
     if location.contains("://") {
@@ -307,3 +336,4 @@ fn split_url(url: &str) -> Result<(&str, &str, &str), HttpError> {
     }
     Ok((scheme, authority, path))
 }
+

@@ -19,7 +19,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "chatops:plugin/plugin@0.1.0",
+        world: "chatops:plugin/plugin-with-settings@0.1.0",
         pub_export_macro: true,
         generate_all,
     });
@@ -36,6 +36,7 @@ pub use bindings::chatops::plugin::chat::ChatError;
 pub use bindings::chatops::plugin::kv::KvError;
 pub use bindings::chatops::plugin::log::Level;
 pub use bindings::chatops::plugin::secrets::SecretError;
+pub use bindings::exports::chatops::plugin::settings::Setting;
 pub use bindings::chatops::plugin::types::{
     ArgValue, Argument, Capability, CapabilityRequest, Command, CommandError, CommandOption, Event,
     Invocation, OptionChoice, OptionKind, PluginInfo, Post, Reply, ScheduleSpec, User,
@@ -54,6 +55,11 @@ pub trait Plugin {
         let _ = event;
         Ok(Vec::new())
     }
+    /// The settings this plugin reads with [`config::get`], each with what it is for; the
+    /// admin sees them in `chatops plugins inspect` and sets them with `chatops config`.
+    fn settings() -> Vec<Setting> {
+        Vec::new()
+    }
 }
 
 /// Export a type implementing [`Plugin`] as this component's plugin.
@@ -71,6 +77,11 @@ macro_rules! plugin {
                 }
                 fn on_event(event: $crate::Event) -> ::core::result::Result<::std::vec::Vec<$crate::Post>, $crate::CommandError> {
                     <$ty as $crate::Plugin>::on_event(event)
+                }
+            }
+            impl $crate::bindings::exports::chatops::plugin::settings::Guest for __ChatopsPluginExport {
+                fn settings() -> ::std::vec::Vec<$crate::Setting> {
+                    <$ty as $crate::Plugin>::settings()
                 }
             }
             $crate::bindings::export!(__ChatopsPluginExport with_types_in $crate::bindings);
@@ -101,4 +112,29 @@ pub fn secret(name: &str) -> Result<String, SecretError> {
 /// This plugin's own key-value namespace.
 pub mod kv {
     pub use crate::bindings::chatops::plugin::kv::{delete, get, list_keys, set};
+}
+
+/// Settings the admin set for this plugin (`[plugins.NAME.config]`, `chatops config`),
+/// through the standard `wasi:config/store`. Not for secrets: use [`secret`] for those.
+pub mod config {
+    use crate::bindings::wasi::config::store;
+
+    /// The value of `key`, or `None` if the admin did not set it.
+    pub fn get(key: &str) -> Option<String> {
+        store::get(key).ok().flatten()
+    }
+
+    /// The value of `key`, or an error that tells the user what to ask the admin for.
+    pub fn require(key: &str) -> Result<String, crate::CommandError> {
+        get(key).ok_or_else(|| {
+            crate::CommandError::Failed(format!(
+                "this plugin needs the setting `{key}`; ask an admin to run `chatops config PLUGIN {key} VALUE`"
+            ))
+        })
+    }
+
+    /// Every setting, as (key, value) pairs.
+    pub fn get_all() -> Vec<(String, String)> {
+        store::get_all().unwrap_or_default()
+    }
 }

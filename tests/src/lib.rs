@@ -12,6 +12,46 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Capture what the host logs, in this test binary, for tests that check what was reported
+/// (or that a secret never was). `filter` is an env-filter, e.g. `warn,chatops=info`.
+/// The first call in a binary installs the subscriber; later calls share its buffer.
+pub fn capture_logs(filter: &str) -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Records what plugins post to channels.
+#[derive(Default)]
+pub struct Posts(pub Mutex<Vec<(String, String)>>);
+#[async_trait::async_trait]
+impl chatops::capabilities::Poster for Posts {
+    async fn post(&self, channel: &str, text: &str) -> Result<(), String> {
+        self.0.lock().unwrap().push((channel.into(), text.into()));
+        Ok(())
+    }
+}
+
 /// Every test step is bounded: a hung sandbox fails the test instead of hanging CI.
 pub const STEP: Duration = Duration::from_secs(60);
 
@@ -81,6 +121,7 @@ impl Chat {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            settings: Default::default(),
             with_bundled: false,
         };
         let bot = tokio::time::timeout(STEP, Bot::start_dev(dev))

@@ -144,10 +144,11 @@ async fn response_size_request_count_and_time_are_capped() {
 #[tokio::test]
 async fn secrets_are_granted_by_name_and_redacted_from_chat() {
     let up = Upstream::start().await;
-    let port = up.addr.port();
+    let other = Upstream::start().await;
+    let (port, other_port) = (up.addr.port(), other.addr.port());
     let (dir, cfg) = setup(
         &format!(
-            "http = [\"http://127.0.0.1:{port}\"]\nsecrets = [\"api-token\", \"unset-token\"]"
+            "http = [\"http://127.0.0.1:{port}\", \"http://127.0.0.1:{other_port}\"]\nsecrets = [\"api-token\", \"unset-token\"]"
         ),
         "[secrets]\nenv_prefix = \"CHATOPS_TEST_CAPS_\"\n",
     );
@@ -180,6 +181,13 @@ async fn secrets_are_granted_by_name_and_redacted_from_chat() {
         .lock()
         .unwrap()
         .contains(&"working with [redacted]".to_string()));
+
+    // A redirect within the origin keeps the token; one to another origin drops it, even
+    // to a granted destination (the SDK's client, as curl and browsers do).
+    let same = format!("fetch {}", up.url("/v1/redirect?to=/v1/whoami"));
+    assert!(chat.ok(&same).await.starts_with("status=200 body=Bearer [redacted]"));
+    let cross = format!("fetch {}", up.url(&format!("/v1/redirect?to={}", other.url("/v1/whoami"))));
+    assert_eq!(chat.ok(&cross).await, "status=200 body=anonymous");
 
     let r = chat.say("secret other").await;
     assert_eq!(r.text, "not-granted other");
@@ -304,7 +312,7 @@ async fn a_changed_plugin_loses_its_grants_until_approved() {
     let chat = Chat::from_config(&cfg).await;
     chat.bot
         .dispatcher
-        .set_poster(std::sync::Arc::new(Recorder::default()));
+        .set_poster(std::sync::Arc::new(Posts::default()));
     assert_eq!(
         chat.ok(&format!("fetch {}", up.url("/v1/status"))).await,
         "status=200 body=all systems go"
@@ -346,16 +354,6 @@ async fn a_changed_plugin_loses_its_grants_until_approved() {
     );
     assert_eq!(chat.ok("announce ops").await, "posted");
     drop(dir);
-}
-
-#[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<(String, String)>>);
-#[async_trait::async_trait]
-impl chatops::capabilities::Poster for Recorder {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), String> {
-        self.0.lock().unwrap().push((channel.into(), text.into()));
-        Ok(())
-    }
 }
 
 const COMMENTED: &str = "# The ops team's bot. Changes are reviewed in PRs.
@@ -507,4 +505,36 @@ async fn access_rules_decide_who_runs_what_and_help_shows_only_that() {
             .any(|e| e.outcome == "denied" && e.actor.starts_with("alice")),
         "{audit:?}"
     );
+}
+
+#[tokio::test]
+async fn plugins_read_the_settings_an_admin_set_through_wasi_config() {
+    let (dir, cfg) = setup(
+        "\n[plugins.probe.config]\nurl = \"https://ci.example.com\"\nretries = 3",
+        "",
+    );
+    let chat = Chat::from_config(&cfg).await;
+    assert_eq!(chat.ok("setting url").await, "value=https://ci.example.com of 2");
+    assert_eq!(chat.ok("setting retries").await, "value=3 of 2");
+    // A key the admin did not set is simply absent.
+    assert_eq!(chat.ok("setting project").await, "absent");
+    let probe = chat.bot.dispatcher.plugins().into_iter().find(|p| p.name == "probe").unwrap();
+    let declared: Vec<(&str, bool)> = probe
+        .compiled
+        .settings
+        .iter()
+        .map(|s| (s.key.as_str(), s.required))
+        .collect();
+    assert_eq!(declared, [("url", true), ("project", false)]);
+
+    let c = cfg.to_str().unwrap();
+    cli(&["--config", c, "config", "probe", "project", "payments"]).await.unwrap();
+    cli(&["--config", c, "config", "probe", "url", "--unset"]).await.unwrap();
+    cli(&["--config", c, "config", "probe"]).await.unwrap();
+    chat.bot.reload_if_changed().await;
+    assert_eq!(chat.ok("setting project").await, "value=payments of 2");
+    assert_eq!(chat.ok("setting url").await, "absent");
+    let err = cli(&["--config", c, "config", "nobody", "x", "y"]).await.unwrap_err().to_string();
+    assert!(err.contains("no plugin `nobody` in the config"), "{err}");
+    drop(dir);
 }

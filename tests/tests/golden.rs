@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Load the config the way `chatops check` and the host do; return every message.
 async fn messages(cfg: &Path) -> Vec<String> {
-    match chatops::config::load(cfg) {
+    match chatops::bot::load_config(cfg) {
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
         Ok(_) => match chatops::bot::Bot::start(Some(cfg)).await {
             Err(e) => vec![e.to_string()],

@@ -176,7 +176,7 @@ async fn huge_replies_are_cut_with_a_note() {
     let text = chat.ok("flood").await;
     assert!(text.len() < 300 * 1024);
     assert!(
-        text.ends_with(&format!("(reply cut at 262144 of {} bytes)", 3 << 20)),
+        text.ends_with(&format!("… (cut at 262144 of {} bytes)", 3 << 20)),
         "{}",
         &text[text.len() - 80..]
     );
@@ -266,9 +266,7 @@ async fn two_plugins_declaring_one_command_is_a_load_error_naming_both() {
     paths.extend(write_plugins(&b, &["echo"]));
     let dev = chatops::bot::Dev {
         plugins: paths,
-        grants: Grants::default(),
-        secrets: Default::default(),
-        with_bundled: false,
+        ..Default::default()
     };
     let err = chatops::bot::Bot::start_dev(dev)
         .await
@@ -360,4 +358,96 @@ fn the_readme_example_plugin_is_the_readme_text() {
         std::fs::read_to_string(root.join("tests/plugins/readme-example/src/lib.rs")).unwrap();
     let example = example.split_once('\n').unwrap().1;
     assert_eq!(example, &readme[start..end], "copy the README's example into tests/plugins/readme-example/src/lib.rs (after its first line)");
+}
+
+/// A config with `misbehave` pinned (its `wipe` asks for confirmation), open to role `ops`.
+fn confirm_setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write_plugins(dir.path(), &["misbehave"]).remove(0);
+    let cfg = dir.path().join("chatops.toml");
+    let digest = chatops::runtime::sha256_hex(&std::fs::read(&wasm).unwrap());
+    std::fs::write(
+        &cfg,
+        format!("[plugins.misbehave]\npath = \"misbehave.wasm\"\nsha256 = \"{digest}\"\n[plugins.misbehave.access]\nroles = [\"ops\"]\n"),
+    )
+    .unwrap();
+    (dir, cfg)
+}
+
+/// Ask for `wipe` as an `ops` member; returns the confirmation token.
+async fn ask_wipe(chat: &Chat) -> (chatops::dispatch::Caller, String) {
+    let who = caller("alice", &["ops"]);
+    let r = chat.say_as(&who, "wipe").await;
+    let Kind::Confirm { token } = r.kind else {
+        panic!("expected a confirmation, got {r:?}")
+    };
+    (who, token)
+}
+
+async fn press(chat: &Chat, who: &chatops::dispatch::Caller, token: &str) -> chatops::dispatch::Response {
+    let progress: std::sync::Arc<dyn chatops::capabilities::ProgressSink> = chat.progress.clone();
+    tokio::time::timeout(STEP, chat.bot.dispatcher.confirm(who, token, true, progress))
+        .await
+        .expect("the press is answered")
+}
+
+#[tokio::test]
+async fn a_confirmation_is_checked_again_when_pressed() {
+    let (dir, cfg) = confirm_setup();
+    let chat = Chat::from_config(&cfg).await;
+
+    // Normal: the same user confirms and it runs.
+    let (who, token) = ask_wipe(&chat).await;
+    assert_eq!(press(&chat, &who, &token).await.text, "wiped everything, as alice asked");
+
+    // Expired: refused, nothing runs.
+    let (who, token) = ask_wipe(&chat).await;
+    chat.bot.dispatcher.expire_confirmation(&token);
+    let r = press(&chat, &who, &token).await;
+    assert!(r.text.contains("expired or was already answered"), "{}", r.text);
+
+    // Access revoked between the prompt and the press: refused, naming who may.
+    let (who, token) = ask_wipe(&chat).await;
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("roles = [\"ops\"]", "roles = [\"release-managers\"]")).unwrap();
+    chat.bot.reload().await;
+    let r = press(&chat, &who, &token).await;
+    assert_eq!(r.kind, Kind::Denied);
+    assert_eq!(r.text, "You may no longer run `wipe`: `misbehave` commands are limited to roles release-managers. Ask an admin for access. Nothing ran.");
+    std::fs::write(&cfg, text).unwrap();
+    chat.bot.reload().await;
+
+    // The plugin file replaced by a build nobody approved: refused, saying why.
+    let (who, token) = ask_wipe(&chat).await;
+    let wasm = dir.path().join("misbehave.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"wiped e").unwrap();
+    bytes[at] = b'W';
+    std::fs::write(&wasm, &bytes).unwrap();
+    chat.bot.reload().await;
+    let r = press(&chat, &who, &token).await;
+    assert_eq!(r.kind, Kind::Denied);
+    assert!(r.text.contains("plugin `misbehave` has been disabled since you were asked"), "{}", r.text);
+    assert!(r.text.contains("chatops plugins approve misbehave"), "{}", r.text);
+
+    // Approved after the prompt: still refused, since the user confirmed another build.
+    write_plugins(dir.path(), &["misbehave"]);
+    chat.bot.reload().await;
+    let (who, token) = ask_wipe(&chat).await;
+    std::fs::write(&wasm, &bytes).unwrap();
+    let digest = chatops::runtime::sha256_hex(&bytes);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let old = text.split('"').nth(3).unwrap().to_string();
+    std::fs::write(&cfg, text.replace(&old, &digest)).unwrap();
+    chat.bot.reload().await;
+    let r = press(&chat, &who, &token).await;
+    assert_eq!(r.kind, Kind::Denied);
+    assert!(r.text.contains("was replaced by another build"), "{}", r.text);
+    let (who, token) = ask_wipe(&chat).await;
+    assert_eq!(press(&chat, &who, &token).await.text, "Wiped everything, as alice asked");
+
+    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(20).unwrap();
+    let outcomes: Vec<&str> = audit.iter().filter(|e| e.command == "wipe").map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["ok", "denied", "denied", "denied", "ok"], "{audit:?}");
+    drop(dir);
 }

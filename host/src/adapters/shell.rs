@@ -4,7 +4,7 @@
 
 use crate::bot::Bot;
 use crate::capabilities::ProgressSink;
-use crate::dispatch::{Caller, Kind, Request, Response};
+use crate::dispatch::{Caller, Kind, Prefix, Response};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -138,14 +138,13 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
         if matches!(line, "quit" | "exit") {
             break;
         }
-        let text = line
-            .strip_prefix(bot.dispatcher.prefix())
-            .or_else(|| line.strip_prefix('/'))
-            .unwrap_or(line);
+        let Some(request) = bot.dispatcher.request(line, Prefix::Optional) else {
+            continue;
+        };
         let progress: Arc<dyn ProgressSink> = Arc::new(PrintProgress);
         let response = bot
             .dispatcher
-            .dispatch(&caller, Request::Text(text.to_string()), progress.clone())
+            .dispatch(&caller, request, progress.clone())
             .await;
         show(&response);
         if let Kind::Confirm { token } = &response.kind {

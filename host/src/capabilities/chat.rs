@@ -1,22 +1,42 @@
 //! `chatops:plugin/chat`: progress on the running command, and posting to granted channels.
 
-use crate::runtime::bindings::chatops::plugin::chat::{ChatError, Host};
-use crate::runtime::HostState;
+use super::{CallContext, Sandbox};
+use crate::model::bindings::chatops::plugin::chat::{self as wit, ChatError, Host};
+use wasmtime::component::{HasData, Linker};
 
-/// Progress text is short by nature; anything longer is cut rather than flooding the chat.
-const MAX_PROGRESS: usize = 1800;
+pub const INTERFACES: &[&str] = &["chatops:plugin/chat"];
 
-impl Host for HostState {
+pub struct ChatView<'a>(&'a CallContext);
+
+struct HasChat;
+impl HasData for HasChat {
+    type Data<'a> = ChatView<'a>;
+}
+
+pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasChat>(linker, |t| ChatView(t.call()))
+}
+
+/// Post for a plugin if `post CHANNEL` was granted to it: from the `post` import, and for
+/// the posts an event handler returns.
+pub async fn post(call: &CallContext, channel: &str, text: &str) -> Result<(), ChatError> {
+    if !call.grants.post.iter().any(|c| c == channel) {
+        let plugin = &call.plugin;
+        let shown: String = channel.chars().take(100).collect();
+        call.notice(format!(
+            "refused: plugin `{plugin}` tried to post to channel `{shown}`; to allow it: chatops grant {plugin} post {shown}"
+        ));
+        return Err(ChatError::NotGranted(channel.to_string()));
+    }
+    call.exit
+        .post(channel, text)
+        .await
+        .map_err(ChatError::Failed)
+}
+
+impl Host for ChatView<'_> {
     async fn progress(&mut self, text: String) -> wasmtime::Result<()> {
-        let (text, redacted) = self.call.redact(&text);
-        if redacted {
-            self.call.notice(format!(
-                "redacted a secret value from a progress update of plugin `{}`",
-                self.call.plugin
-            ));
-        }
-        let text: String = text.chars().take(MAX_PROGRESS).collect();
-        self.call.progress.progress(&text);
+        self.0.exit.progress(&text);
         Ok(())
     }
 
@@ -25,22 +45,6 @@ impl Host for HostState {
         channel: String,
         text: String,
     ) -> wasmtime::Result<Result<(), ChatError>> {
-        if !self.call.grants.post.iter().any(|c| c == &channel) {
-            self.call.notice(format!(
-                "refused: plugin `{}` tried to post to channel `{channel}`; to allow it: chatops grant {} post {channel}",
-                self.call.plugin, self.call.plugin
-            ));
-            return Ok(Err(ChatError::NotGranted(channel)));
-        }
-        let Some(poster) = self.call.poster.clone() else {
-            return Ok(Err(ChatError::Failed(
-                "this adapter cannot post to channels".into(),
-            )));
-        };
-        let (text, _) = self.call.redact(&text);
-        Ok(poster
-            .post(&channel, &text)
-            .await
-            .map_err(ChatError::Failed))
+        Ok(post(self.0, &channel, &text).await)
     }
 }

@@ -1,30 +1,40 @@
 //! `chatops:plugin/kv`: each plugin's own namespace in the host's store, if granted.
 
-use crate::runtime::bindings::chatops::plugin::kv::{Host, KvError};
-use crate::runtime::HostState;
+use super::{CallContext, Sandbox};
+use crate::model::bindings::chatops::plugin::kv::{self as wit, Host, KvError};
 use crate::store::Store;
 use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
+
+pub const INTERFACES: &[&str] = &["chatops:plugin/kv"];
 
 pub const MAX_KEY_BYTES: usize = 512;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 pub const MAX_KEYS: usize = 10_000;
 
-/// The store, seen from one plugin.
-pub struct KvStore {
-    pub store: Arc<Store>,
+/// The plugin's namespace in the host's store, seen from one sandbox.
+pub struct KvView<'a>(&'a CallContext);
+
+struct HasKv;
+impl HasData for HasKv {
+    type Data<'a> = KvView<'a>;
 }
 
-impl HostState {
-    fn kv(&mut self) -> Result<Arc<KvStore>, KvError> {
-        if !self.call.grants.kv {
-            let plugin = &self.call.plugin;
-            self.call.notice(format!(
+pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasKv>(linker, |t| KvView(t.call()))
+}
+
+impl KvView<'_> {
+    fn kv(&mut self) -> Result<Arc<Store>, KvError> {
+        let call = self.0;
+        if !call.grants.kv {
+            let plugin = &call.plugin;
+            call.notice(format!(
                 "refused: plugin `{plugin}` used the key-value store, which is not granted to it; to allow it: chatops grant {plugin} kv"
             ));
             return Err(KvError::NotGranted);
         }
-        self.call
-            .kv
+        call.store
             .clone()
             .ok_or_else(|| KvError::Failed("the host has no store configured".into()))
     }
@@ -35,16 +45,16 @@ fn failed(e: rusqlite::Error) -> KvError {
     KvError::Failed("the host's store failed; the admin's log has details".into())
 }
 
-impl Host for HostState {
+impl Host for KvView<'_> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
-        let plugin = self.call.plugin.clone();
+        let plugin = self.0.plugin.clone();
         Ok(self
             .kv()
-            .and_then(|kv| kv.store.kv_get(&plugin, &key).map_err(failed)))
+            .and_then(|kv| kv.kv_get(&plugin, &key).map_err(failed)))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
-        let plugin = self.call.plugin.clone();
+        let plugin = self.0.plugin.clone();
         Ok(self.kv().and_then(|kv| {
             if key.len() > MAX_KEY_BYTES {
                 return Err(KvError::Quota(format!(
@@ -56,30 +66,30 @@ impl Host for HostState {
                     "values are at most {MAX_VALUE_BYTES} bytes"
                 )));
             }
-            let exists = kv.store.kv_get(&plugin, &key).map_err(failed)?.is_some();
-            if !exists && kv.store.kv_count(&plugin).map_err(failed)? >= MAX_KEYS {
+            let exists = kv.kv_get(&plugin, &key).map_err(failed)?.is_some();
+            if !exists && kv.kv_count(&plugin).map_err(failed)? >= MAX_KEYS {
                 return Err(KvError::Quota(format!(
                     "a plugin keeps at most {MAX_KEYS} keys"
                 )));
             }
-            kv.store.kv_set(&plugin, &key, &value).map_err(failed)
+            kv.kv_set(&plugin, &key, &value).map_err(failed)
         }))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), KvError>> {
-        let plugin = self.call.plugin.clone();
+        let plugin = self.0.plugin.clone();
         Ok(self
             .kv()
-            .and_then(|kv| kv.store.kv_delete(&plugin, &key).map_err(failed)))
+            .and_then(|kv| kv.kv_delete(&plugin, &key).map_err(failed)))
     }
 
     async fn list_keys(
         &mut self,
         prefix: String,
     ) -> wasmtime::Result<Result<Vec<String>, KvError>> {
-        let plugin = self.call.plugin.clone();
+        let plugin = self.0.plugin.clone();
         Ok(self
             .kv()
-            .and_then(|kv| kv.store.kv_keys(&plugin, &prefix).map_err(failed)))
+            .and_then(|kv| kv.kv_keys(&plugin, &prefix).map_err(failed)))
     }
 }

@@ -1,20 +1,33 @@
-//! `chatops:plugin/log`: plugin log lines land in the host's log, attributed to the plugin.
+//! `chatops:plugin/log`: plugin log lines land in the host's log, attributed to the plugin,
+//! through the exit (redacted and cut).
 
-use crate::runtime::bindings::chatops::plugin::log::{Host, Level};
-use crate::runtime::HostState;
+use super::{CallContext, Sandbox};
+use crate::model::bindings::chatops::plugin::log::{self as wit, Host, Level};
+use wasmtime::component::{HasData, Linker};
 
-impl Host for HostState {
+pub const INTERFACES: &[&str] = &["chatops:plugin/log"];
+
+pub struct LogView<'a>(&'a CallContext);
+
+struct HasLog;
+impl HasData for HasLog {
+    type Data<'a> = LogView<'a>;
+}
+
+pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasLog>(linker, |t| LogView(t.call()))
+}
+
+impl Host for LogView<'_> {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        let (message, _) = self.call.redact(&message);
-        let message: String = message.chars().take(4096).collect();
-        let plugin = &self.call.plugin;
-        match level {
-            Level::Trace => tracing::trace!(target: "plugin", %plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "plugin", %plugin, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", %plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", %plugin, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", %plugin, "{message}"),
-        }
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.0.exit.log(level, &message);
         Ok(())
     }
 }

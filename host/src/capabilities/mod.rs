@@ -1,14 +1,42 @@
-//! One module per capability a plugin can be granted. Each enforces its grant at the call,
-//! inside the sandbox's `Host` implementation; nothing here trusts the plugin.
+//! One module per capability a plugin can be granted. Each owns everything about itself, in
+//! the style of wasmtime's `wasi-config` crate: its state, a view implementing the
+//! generated `Host` trait (which checks the grant at the call), its `add_to_linker`, the
+//! interfaces it provides, its grant parsing and its config section's validation.
+//!
+//! Adding a capability is one module plus its name in the `capabilities!` list below; the
+//! runtime links the list and refuses any import no capability provides.
 
-pub mod chat;
-pub mod http;
-pub mod kv;
-pub mod log;
-pub mod secrets;
+use crate::config::{ConfigError, GrantsConfig, Limits, Loaded};
+use crate::exit::Exit;
+use crate::store::Store;
+use std::sync::Arc;
+use wasmtime::component::Linker;
 
-use crate::config::Limits;
-use std::sync::{Arc, Mutex};
+pub use crate::exit::{NoProgress, Poster, ProgressSink};
+
+/// The store data of a sandbox, as capabilities see it. The runtime's `HostState` is one.
+pub trait Sandbox: wasmtime_wasi_http::WasiHttpView + Send + 'static {
+    fn call(&mut self) -> &mut CallContext;
+}
+
+macro_rules! capabilities {
+    ($($cap:ident),* $(,)?) => {
+        $(pub mod $cap;)*
+
+        /// Link every capability's interfaces.
+        pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+            $($cap::add_to_linker(linker)?;)*
+            Ok(())
+        }
+
+        /// Whether a capability provides `interface` (`package:name/iface`, no version).
+        pub fn provides(interface: &str) -> bool {
+            false $(|| $cap::INTERFACES.contains(&interface))*
+        }
+    };
+}
+
+capabilities!(log, chat, secrets, kv, http, config);
 
 /// What a plugin was granted (for the digest it was loaded with).
 #[derive(Debug, Clone, Default)]
@@ -19,21 +47,33 @@ pub struct Grants {
     pub kv: bool,
 }
 
-/// Where progress updates of a running command go (the adapter decides how to show them).
-pub trait ProgressSink: Send + Sync {
-    fn progress(&self, text: &str);
+impl Grants {
+    /// The grants of a plugin's config section (validated at load, so an entry that does
+    /// not parse here was already reported and is left out).
+    pub fn from_config(g: &GrantsConfig) -> Grants {
+        Grants {
+            http: g
+                .http
+                .iter()
+                .filter_map(|p| p.parse::<http::HttpGrant>().ok())
+                .collect(),
+            secrets: g.secrets.clone(),
+            post: g.post.clone(),
+            kv: g.kv,
+        }
+    }
 }
 
-/// Posting to a channel outside the running command.
-#[async_trait::async_trait]
-pub trait Poster: Send + Sync {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), String>;
-}
-
-/// Progress that goes nowhere (describe, and tests).
-pub struct NoProgress;
-impl ProgressSink for NoProgress {
-    fn progress(&self, _text: &str) {}
+/// Every capability's config checks: grants, secrets, settings.
+pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
+    let file = loaded.path.as_path();
+    let mut errors = secrets::validate_provider(loaded);
+    for (name, p) in &loaded.config.plugins {
+        errors.extend(http::validate(file, name, &p.grants.http));
+        errors.extend(secrets::validate(file, name, &p.grants.secrets));
+        errors.extend(config::validate(file, name, &p.config));
+    }
+    errors
 }
 
 /// Everything a sandbox knows about who is running and what it may do.
@@ -44,11 +84,12 @@ pub struct CallContext {
     pub grants: Arc<Grants>,
     pub limits: Limits,
     pub secrets: Arc<secrets::SecretStore>,
-    pub kv: Option<Arc<kv::KvStore>>,
-    pub progress: Arc<dyn ProgressSink>,
-    pub poster: Option<Arc<dyn Poster>>,
-    /// Refusals and redactions, for the admin: what happened and which grant would allow it.
-    pub notices: Arc<Mutex<Vec<String>>>,
+    /// The host's store, for `kv` (used only if granted).
+    pub store: Option<Arc<Store>>,
+    /// The admin's settings for this plugin, read through `wasi:config/store`.
+    pub settings: Arc<config::Settings>,
+    /// The one way out for everything the plugin says.
+    pub exit: Arc<Exit>,
 }
 
 impl CallContext {
@@ -60,30 +101,14 @@ impl CallContext {
             grants: Arc::new(Grants::default()),
             limits,
             secrets: Arc::new(secrets::SecretStore::empty()),
-            kv: None,
-            progress: Arc::new(NoProgress),
-            poster: None,
-            notices: Arc::new(Mutex::new(Vec::new())),
+            store: None,
+            settings: Arc::new(config::Settings::default()),
+            exit: Arc::new(Exit::quiet(plugin)),
         }
     }
 
-    pub(crate) fn notice(&self, text: String) {
-        tracing::warn!(plugin = %self.plugin, command = %self.command, "{text}");
-        self.notices
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(text);
-    }
-
-    pub fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Replace every granted secret value in `text`; says whether anything was replaced.
-    pub fn redact(&self, text: &str) -> (String, bool) {
-        self.secrets.redact(&self.grants.secrets, text)
+    /// A refusal or other event the admin should see (redacted by the exit).
+    pub fn notice(&self, text: String) {
+        self.exit.notice(text)
     }
 }
-
-/// The contract's shared types carry no functions.
-impl crate::runtime::bindings::chatops::plugin::types::Host for crate::runtime::HostState {}

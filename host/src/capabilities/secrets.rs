@@ -1,14 +1,17 @@
 //! `chatops:plugin/secrets`: a plugin reads only the secrets granted to its digest.
 //! Values come from providers the admin configures and never reach logs or chat.
 
-use crate::runtime::bindings::chatops::plugin::secrets::{Host, SecretError};
-use crate::runtime::HostState;
+use super::{CallContext, Sandbox};
+use crate::config::{ConfigError, Loaded};
+use crate::exit::Redactor;
+use crate::model::bindings::chatops::plugin::secrets::{self as wit, Host, SecretError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use wasmtime::component::{HasData, Linker};
 
-/// Secret values shorter than this are not redacted from text: replacing every "a" in a
-/// reply hides nothing. `chatops check` warns about them.
-pub const MIN_REDACTED_LEN: usize = 4;
+pub use crate::exit::MIN_REDACTED_LEN;
+
+pub const INTERFACES: &[&str] = &["chatops:plugin/secrets"];
 
 #[derive(Debug, Default)]
 pub struct SecretStore {
@@ -44,6 +47,15 @@ impl SecretStore {
             store.file_values = read_secrets_file(path)?;
         }
         Ok(store)
+    }
+
+    /// The providers `[secrets]` of a config names.
+    pub fn from_config(loaded: &Loaded) -> Result<Self, SecretsFileError> {
+        let s = &loaded.config.secrets;
+        SecretStore::new(
+            s.env_prefix.clone(),
+            s.file.as_ref().map(|f| loaded.resolve(f)).as_deref(),
+        )
     }
 
     /// Fixed values (the shell's and `invoke`'s `--secret NAME=VALUE`).
@@ -94,19 +106,10 @@ impl SecretStore {
         }
     }
 
-    /// Replace the values of the `granted` secrets in `text` with `[redacted]`.
-    pub fn redact(&self, granted: &[String], text: &str) -> (String, bool) {
-        let mut out = text.to_string();
-        let mut hit = false;
-        for name in granted {
-            if let Some(value) = self.lookup(name) {
-                if value.len() >= MIN_REDACTED_LEN && out.contains(&value) {
-                    out = out.replace(&value, "[redacted]");
-                    hit = true;
-                }
-            }
-        }
-        (out, hit)
+    /// A redactor for everything a plugin granted `granted` may say: it could have read
+    /// exactly these values.
+    pub fn redactor(&self, granted: &[String]) -> Redactor {
+        Redactor::new(granted.iter().filter_map(|name| self.lookup(name)))
     }
 }
 
@@ -136,20 +139,73 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, String>, SecretsFile
     })
 }
 
-impl Host for HostState {
+pub struct SecretsView<'a>(&'a CallContext);
+
+struct HasSecrets;
+impl HasData for HasSecrets {
+    type Data<'a> = SecretsView<'a>;
+}
+
+pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSecrets>(linker, |t| SecretsView(t.call()))
+}
+
+/// Config check: the secrets file, if any, exists and is private.
+pub fn validate_provider(loaded: &Loaded) -> Vec<ConfigError> {
+    if loaded.config.secrets.file.is_none() {
+        return Vec::new();
+    }
+    match SecretStore::from_config(loaded) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            let text = e.to_string();
+            let (message, fix) = text
+                .split_once(" Fix: ")
+                .unwrap_or((&text, "see the README's Secrets section"));
+            vec![ConfigError {
+                file: loaded.path.display().to_string(),
+                location: "key `secrets.file`: ".into(),
+                message: message.trim_end_matches('.').to_string(),
+                fix: fix.to_string(),
+            }]
+        }
+    }
+}
+
+/// Config check: granted secret names are names.
+pub fn validate(file: &Path, plugin: &str, names: &[String]) -> Vec<ConfigError> {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_empty() || s.chars().any(char::is_whitespace))
+        .map(|(i, s)| {
+            ConfigError::plugin(
+                file,
+                plugin,
+                &format!("grants.secrets[{i}]"),
+                format!("`{s}` is not a secret name"),
+                "use the name the plugin asks for, without spaces",
+            )
+        })
+        .collect()
+}
+
+impl Host for SecretsView<'_> {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
-        let plugin = self.call.plugin.clone();
-        if !self.call.grants.secrets.iter().any(|s| s == &name) {
-            self.call.notice(format!(
-                "refused: plugin `{plugin}` asked for secret `{name}`, which is not granted to it; to allow it: chatops grant {plugin} secret {name}"
+        let call = self.0;
+        let plugin = &call.plugin;
+        if !call.grants.secrets.iter().any(|s| s == &name) {
+            let shown: String = name.chars().take(100).collect();
+            call.notice(format!(
+                "refused: plugin `{plugin}` asked for secret `{shown}`, which is not granted to it; to allow it: chatops grant {plugin} secret {shown}"
             ));
             return Ok(Err(SecretError::NotGranted(name)));
         }
-        match self.call.secrets.lookup(&name) {
+        match call.secrets.lookup(&name) {
             Some(value) => Ok(Ok(value)),
             None => {
-                let how = self.call.secrets.how_to_set(&name);
-                self.call.notice(format!("secret `{name}` is granted to plugin `{plugin}` but has no value; to fix: {how}"));
+                let how = call.secrets.how_to_set(&name);
+                call.notice(format!("secret `{name}` is granted to plugin `{plugin}` but has no value; to fix: {how}"));
                 Ok(Err(SecretError::NotFound(name)))
             }
         }

@@ -1,9 +1,11 @@
 //! The configuration an admin keeps in git: `chatops.toml`. Every struct denies unknown
 //! keys, and every validation error names the file, the plugin, the key and the fix.
+//! This module checks the host's own keys; each capability checks its own section
+//! (`capabilities::validate`), and `bot::load_config` runs both. It imports no other part
+//! of the host.
 
 pub mod edit;
 
-use crate::capabilities::http::HttpGrant;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -166,6 +168,9 @@ pub struct PluginConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub access: Access,
+    /// Settings the plugin reads through `wasi:config/store` (never secrets).
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -189,7 +194,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn plugin(
+    pub fn plugin(
         file: &Path,
         plugin: &str,
         key: &str,
@@ -271,7 +276,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
-/// Read, parse and validate a config file. Returns every problem found.
+/// Read, parse and check the host's own keys. Returns every problem found. Use
+/// `bot::load_config`, which also runs every capability's checks.
 pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![ConfigError {
@@ -306,23 +312,6 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             message: format!("`{}` cannot prefix commands", c.host.prefix),
             fix: "use one or two non-space characters, like \"!\"".into(),
         });
-    }
-    if let Some(secrets_file) = &c.secrets.file {
-        if let Err(e) = crate::capabilities::secrets::SecretStore::new(
-            None,
-            Some(&loaded.resolve(secrets_file)),
-        ) {
-            let text = e.to_string();
-            let (message, fix) = text
-                .split_once(" Fix: ")
-                .unwrap_or((&text, "see the README's Secrets section"));
-            errors.push(ConfigError {
-                file: file.display().to_string(),
-                location: "key `secrets.file`: ".into(),
-                message: message.trim_end_matches('.').to_string(),
-                fix: fix.to_string(),
-            });
-        }
     }
     errors.extend(validate_limits(file, "limits", None, &c.limits));
     for (name, p) in &c.plugins {
@@ -363,28 +352,6 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                     "run `chatops plugins approve {name}` to pin the digest of its current file"
                 ),
             ));
-        }
-        for (i, g) in p.grants.http.iter().enumerate() {
-            if let Err(e) = g.parse::<HttpGrant>() {
-                errors.push(ConfigError::plugin(
-                    file,
-                    name,
-                    &format!("grants.http[{i}]"),
-                    format!("`{g}` is not an HTTP grant: {}", e.reason),
-                    "write scheme://host[:port][/path-prefix], e.g. https://api.example.com/v1 or https://*.example.com",
-                ));
-            }
-        }
-        for (i, s) in p.grants.secrets.iter().enumerate() {
-            if s.is_empty() || s.chars().any(|c| c.is_whitespace()) {
-                errors.push(ConfigError::plugin(
-                    file,
-                    name,
-                    &format!("grants.secrets[{i}]"),
-                    format!("`{s}` is not a secret name"),
-                    "use the name the plugin asks for, without spaces",
-                ));
-            }
         }
         errors.extend(validate_limits(file, "limits", Some(name), &p.limits));
     }

@@ -1,6 +1,7 @@
 //! `help` and usage lines, generated from the plugins' `describe()`.
 
 use super::parse::choice_list;
+use super::{Caller, Dispatcher, Kind, Response};
 use crate::model::{Command, OptionKind, PluginInfo};
 
 /// `deploy <service> <env> [canary]`
@@ -98,4 +99,61 @@ fn example(prefix: &str, cmd: &Command) -> Option<String> {
         s.push_str(&v);
     }
     Some(s)
+}
+
+impl Dispatcher {
+    pub(super) fn usage_error_as(&self, prefix: &str, cmd: &Command, message: &str) -> Response {
+        Response::new(
+            Kind::Usage,
+            format!(
+                "{message}\nUsage: `{}`  (`{}help {}` for details)",
+                usage(prefix, cmd),
+                prefix,
+                cmd.name
+            ),
+        )
+    }
+
+    pub(super) fn unknown_as(&self, prefix: &str, name: &str) -> Response {
+        let hint = match self.registry().similar(name) {
+            Some(c) => format!(" Did you mean `{prefix}{c}`?"),
+            None => String::new(),
+        };
+        self.answer(Response::new(
+            Kind::Usage,
+            format!("There is no command `{name}`.{hint} Type `{prefix}help` to see what you can run."),
+        ))
+    }
+
+    /// Help lists only what the caller may run.
+    pub fn help(&self, caller: &Caller, topic: Option<&str>) -> Response {
+        self.help_as(&self.prefix.clone(), caller, topic)
+    }
+
+    pub(super) fn help_as(&self, prefix: &str, caller: &Caller, topic: Option<&str>) -> Response {
+        let reg = self.registry();
+        if let Some(topic) = topic {
+            let topic = topic.trim_start_matches('/');
+            let topic = topic.strip_prefix(self.prefix.as_str()).unwrap_or(topic);
+            return match reg.command(topic) {
+                Some((p, cmd)) if self.may_run(caller, &p).is_ok() => {
+                    self.answer(Response::new(Kind::Help, command(prefix, p.info(), &cmd)))
+                }
+                _ => self.unknown_as(prefix, topic),
+            };
+        }
+        let visible: Vec<&PluginInfo> = reg
+            .plugins
+            .values()
+            .filter(|p| self.may_run(caller, p).is_ok())
+            .map(|p| p.info())
+            .collect();
+        let disabled = if self.is_admin(caller) {
+            self.disabled()
+        } else {
+            Vec::new()
+        };
+        self.answer(Response::new(Kind::Help, overview(prefix, &visible, &disabled)))
+    }
+
 }

@@ -1,29 +1,36 @@
-//! Adapter-free command routing: parse, access check, confirmation, invoke, audit. An
-//! adapter turns a chat event into a [`Request`] and shows the [`Response`]; everything
-//! else happens here, once, for every adapter.
+//! Adapter-free command routing. An adapter turns a chat event into a [`Request`] and shows
+//! the [`Response`]; everything else happens here, once, for every adapter, in small parts:
+//! `registry` (what serves which command), `access` (who may), `confirm` (pending
+//! dangerous commands), `invoke` (a sandboxed run and its answer through the exit),
+//! `events` (webhooks and schedules, for `triggers`), `parse` and `help`.
 
+mod access;
+mod confirm;
+mod events;
 pub mod help;
+mod invoke;
 pub mod parse;
-pub mod validate;
+mod registry;
 
-use crate::capabilities::kv::KvStore;
+pub use confirm::CONFIRM_TTL;
+pub use events::EventOutcome;
+
 use crate::capabilities::secrets::SecretStore;
-use crate::capabilities::{CallContext, Grants, Poster, ProgressSink};
+use crate::capabilities::{Grants, Poster, ProgressSink};
 use crate::config::{Access, Limits};
-use crate::model::{Argument, Command, CommandError, Invocation, PluginInfo, User};
-use crate::runtime::{Call, CallResult, CompiledPlugin, Runtime};
-use crate::store::{AuditEntry, Store};
+use crate::model::{command_line, Argument, Command, Invocation, PluginInfo, User};
+use crate::runtime::{CompiledPlugin, Runtime};
+use crate::store::Store;
+use confirm::{Confirmations, Pending};
+use registry::Registry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Instant;
 
-/// How long a confirmation button stays valid.
-pub const CONFIRM_TTL: Duration = Duration::from_secs(300);
 /// Replies past this are cut (adapters split or attach what they can show).
-pub const MAX_REPLY_BYTES: usize = 256 * 1024;
+pub const MAX_REPLY_BYTES: usize = crate::exit::MAX_TEXT_BYTES;
 
 /// Who is asking, and where.
 #[derive(Debug, Clone)]
@@ -36,9 +43,9 @@ pub struct Caller {
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// A text line without the prefix: `deploy api prod`.
+    /// A text line without the prefix: `deploy api prod` (see [`Dispatcher::request`]).
     Text(String),
-    /// A command with typed arguments (a slash command).
+    /// A command with typed arguments (a slash command); they stay typed to the plugin.
     Command { name: String, args: Vec<Argument> },
 }
 
@@ -97,7 +104,7 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// A plugin ready to serve, with what was granted to its digest.
+/// A plugin ready to serve, with what was granted to its digest and its settings.
 pub struct LoadedPlugin {
     pub name: String,
     pub source: Source,
@@ -105,6 +112,7 @@ pub struct LoadedPlugin {
     pub grants: Arc<Grants>,
     pub limits: Limits,
     pub access: Access,
+    pub settings: Arc<crate::capabilities::config::Settings>,
 }
 
 impl LoadedPlugin {
@@ -113,33 +121,23 @@ impl LoadedPlugin {
     }
 }
 
-#[derive(Default)]
-struct Registry {
-    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
-    /// command name → plugin name
-    commands: BTreeMap<String, String>,
-    /// plugin name → why it is not running
-    disabled: BTreeMap<String, String>,
-}
-
-struct Pending {
-    user_id: String,
-    plugin: Arc<LoadedPlugin>,
-    invocation: Invocation,
-    line: String,
-    /// How the command was shown (`/` or the prefix).
-    shown: String,
-    expires: Instant,
+/// Whether a message must start with the chat prefix to be a command.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Prefix {
+    /// Chat messages: only `!cmd …` is a command.
+    Required,
+    /// The shell and `invoke`: `!cmd`, `/cmd` and `cmd` all are.
+    Optional,
 }
 
 pub struct Dispatcher {
     runtime: Arc<Runtime>,
-    registry: RwLock<Registry>,
+    registry: RwLock<Arc<Registry>>,
     secrets: RwLock<Arc<SecretStore>>,
     store: Option<Arc<Store>>,
     poster: RwLock<Option<Arc<dyn Poster>>>,
     admins: RwLock<Access>,
-    pending: Mutex<HashMap<String, Pending>>,
+    confirmations: Confirmations,
     /// Commands running per plugin, against `max_concurrent`.
     running: Arc<Mutex<HashMap<String, u32>>>,
     prefix: String,
@@ -150,12 +148,12 @@ impl Dispatcher {
     pub fn new(runtime: Arc<Runtime>, store: Option<Arc<Store>>, prefix: &str) -> Self {
         Dispatcher {
             runtime,
-            registry: RwLock::new(Registry::default()),
+            registry: RwLock::new(Arc::default()),
             secrets: RwLock::new(Arc::new(SecretStore::empty())),
             store,
             poster: RwLock::new(None),
             admins: RwLock::new(Access::default()),
-            pending: Mutex::new(HashMap::new()),
+            confirmations: Confirmations::default(),
             running: Arc::default(),
             prefix: prefix.to_string(),
             counter: AtomicU64::new(0),
@@ -187,108 +185,54 @@ impl Dispatcher {
         plugins: Vec<LoadedPlugin>,
         disabled: BTreeMap<String, String>,
     ) -> Result<(), String> {
-        let mut reg = Registry {
-            disabled,
-            ..Registry::default()
-        };
-        for p in plugins {
-            for c in &p.info().commands {
-                if let Some(other) = reg.commands.get(&c.name) {
-                    let first = &reg.plugins[other];
-                    return Err(format!(
-                        "command `{}` is declared by both plugin `{other}` ({}) and plugin `{}` ({}). Fix: remove one of them from the config",
-                        c.name, first.source, p.name, p.source
-                    ));
-                }
-                reg.commands.insert(c.name.clone(), p.name.clone());
-            }
-            if reg.plugins.contains_key(&p.name) {
-                return Err(format!(
-                    "two plugins are named `{}` ({} and {}). Fix: load only one",
-                    p.name, reg.plugins[&p.name].source, p.source
-                ));
-            }
-            reg.plugins.insert(p.name.clone(), Arc::new(p));
-        }
-        *write(&self.registry) = reg;
+        *write(&self.registry) = Arc::new(Registry::build(plugins, disabled)?);
         Ok(())
     }
 
+    fn registry(&self) -> Arc<Registry> {
+        read(&self.registry).clone()
+    }
+
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        read(&self.registry).plugins.values().cloned().collect()
+        self.registry().plugins.values().cloned().collect()
     }
 
     pub fn disabled(&self) -> Vec<(String, String)> {
-        read(&self.registry)
-            .disabled
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        let reg = self.registry();
+        reg.disabled.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Every command, with the plugin that serves it (for slash-command registration).
     pub fn commands(&self) -> Vec<(String, Command)> {
-        let reg = read(&self.registry);
-        reg.plugins
+        self.registry()
+            .plugins
             .values()
-            .flat_map(|p| {
-                p.info()
-                    .commands
-                    .iter()
-                    .map(|c| (p.name.clone(), c.clone()))
-            })
+            .flat_map(|p| p.info().commands.iter().map(|c| (p.name.clone(), c.clone())))
             .collect()
     }
 
     fn is_admin(&self, caller: &Caller) -> bool {
-        let admins = read(&self.admins);
-        admins.users.contains(&caller.user.id)
-            || caller.user.roles.iter().any(|r| admins.roles.contains(r))
+        access::is_admin(&read(&self.admins), caller)
     }
 
     /// Whether `caller` may run `plugin`'s commands here; the error says who may.
     pub fn may_run(&self, caller: &Caller, plugin: &LoadedPlugin) -> Result<(), String> {
-        if self.is_admin(caller) {
-            return Ok(());
-        }
-        let a = &plugin.access;
-        if !a.channels.is_empty() && !a.channels.contains(&caller.channel) {
-            return Err(format!(
-                "`{}` commands can only be run in these channels: {}",
-                plugin.name,
-                a.channels.join(", ")
-            ));
-        }
-        let restricted = !a.users.is_empty() || !a.roles.is_empty();
-        let allowed = a.users.contains(&caller.user.id)
-            || caller.user.roles.iter().any(|r| a.roles.contains(r));
-        if restricted && !allowed {
-            let mut who = Vec::new();
-            if !a.roles.is_empty() {
-                who.push(format!("roles {}", a.roles.join(", ")));
-            }
-            if !a.users.is_empty() {
-                who.push(format!("{} named user(s)", a.users.len()));
-            }
-            return Err(format!(
-                "`{}` commands are limited to {}. Ask an admin for access",
-                plugin.name,
-                who.join(" and ")
-            ));
-        }
-        Ok(())
+        access::may_run(&read(&self.admins), caller, plugin)
     }
 
-    fn lookup(&self, name: &str) -> Option<(Arc<LoadedPlugin>, Command)> {
-        let reg = read(&self.registry);
-        let plugin = reg.plugins.get(reg.commands.get(name)?)?.clone();
-        let cmd = plugin
-            .info()
-            .commands
-            .iter()
-            .find(|c| c.name == name)?
-            .clone();
-        Some((plugin, cmd))
+    /// The request in a chat message, if it is one. The prefix is handled here and only
+    /// here: `!deploy api prod` → `deploy api prod`.
+    pub fn request(&self, message: &str, prefix: Prefix) -> Option<Request> {
+        let text = message.trim_start();
+        let rest = match text.strip_prefix(self.prefix.as_str()) {
+            Some(rest) => rest,
+            None if prefix == Prefix::Optional => text.strip_prefix('/').unwrap_or(text),
+            None => return None,
+        };
+        if rest.trim().is_empty() || rest.starts_with(char::is_whitespace) {
+            return None;
+        }
+        Some(Request::Text(rest.trim_end().to_string()))
     }
 
     /// Answer one request. Commands flagged `confirm` answer [`Kind::Confirm`] and run only
@@ -304,58 +248,45 @@ impl Dispatcher {
             Request::Text(_) => self.prefix.clone(),
             Request::Command { .. } => "/".to_string(),
         };
-        let shown = shown.as_str();
         let (name, args, line) = match request {
             Request::Text(line) => {
                 let words = match parse::tokenize(&line) {
                     Ok(w) => w,
                     Err(e) => {
-                        return Response::new(Kind::Usage, format!("I could not read that: {e}."))
+                        let r = Response::new(Kind::Usage, format!("I could not read that: {e}."));
+                        return self.answer(r);
                     }
                 };
                 let Some((first, rest)) = words.split_first() else {
-                    return self.help_as(shown, caller, None);
+                    return self.help_as(&shown, caller, None);
                 };
-                let name = first.trim_start_matches(['/', '!']).to_ascii_lowercase();
+                let name = first.to_ascii_lowercase();
                 if name == "help" {
-                    return self.help_as(
-                        shown,
-                        caller,
-                        rest.first().map(|s| s.trim_start_matches(['/', '!'])),
-                    );
+                    return self.help_as(&shown, caller, rest.first().map(String::as_str));
                 }
-                let Some((_, cmd)) = self.lookup(&name) else {
-                    return self.unknown_as(shown, &name);
+                let Some((_, cmd)) = self.registry().command(&name) else {
+                    return self.unknown_as(&shown, &name);
                 };
                 match parse::arguments(&cmd, rest) {
                     Ok(args) => (name, args, line),
-                    Err(e) => return self.usage_error_as(shown, &cmd, &e),
+                    Err(e) => return self.answer(self.usage_error_as(&shown, &cmd, &e)),
                 }
             }
             Request::Command { name, args } => {
                 if name == "help" {
                     let topic = args.first().map(|a| a.value.to_string());
-                    let topic = topic
-                        .as_deref()
-                        .map(|t| t.trim().trim_start_matches(['/', '!']));
-                    return self.help_as(shown, caller, topic.filter(|t| !t.is_empty()));
+                    let topic = topic.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                    return self.help_as(&shown, caller, topic);
                 }
-                let line = std::iter::once(name.clone())
-                    .chain(args.iter().map(|a| format!("{}={}", a.name, a.value)))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let line = command_line(&name, &args);
                 (name, args, line)
             }
         };
-        let Some((plugin, cmd)) = self.lookup(&name) else {
-            return self.unknown_as(shown, &name);
+        let Some((plugin, cmd)) = self.registry().command(&name) else {
+            return self.unknown_as(&shown, &name);
         };
         if let Err(e) = parse::check(&cmd, &args) {
-            return self.usage_error_as(shown, &cmd, &e);
-        }
-        if let Err(why) = self.may_run(caller, &plugin) {
-            self.audit(caller, &plugin.name, &line, "denied", &why);
-            return Response::new(Kind::Denied, format!("You may not run `{name}`: {why}."));
+            return self.answer(self.usage_error_as(&shown, &cmd, &e));
         }
         let invocation = Invocation {
             id: self.next_id(),
@@ -365,284 +296,32 @@ impl Dispatcher {
             channel: caller.channel.clone(),
             guild: caller.guild.clone(),
         };
+        if let Err(why) = self.may_run(caller, &plugin) {
+            let r = Response::new(Kind::Denied, format!("You may not run `{name}`: {why}."));
+            return self.refuse(caller, &plugin, &line, r);
+        }
         if cmd.confirm {
             let token = invocation.id.clone();
             let text = format!(
                 "`{shown}{line}` is marked dangerous. Confirm to run it (only {} can).",
                 caller.user.name
             );
-            let mut pending = lock(&self.pending);
-            pending.retain(|_, p| p.expires > Instant::now());
-            pending.insert(
+            self.confirmations.insert(
                 token.clone(),
                 Pending {
                     user_id: caller.user.id.clone(),
-                    plugin,
+                    plugin: plugin.name.clone(),
+                    digest: plugin.compiled.digest.clone(),
                     invocation,
-                    line,
-                    shown: shown.to_string(),
+                    line: line.clone(),
+                    shown: shown.clone(),
                     expires: Instant::now() + CONFIRM_TTL,
                 },
             );
-            return Response::new(Kind::Confirm { token }, text);
+            return self.answer(Response::new(Kind::Confirm { token }, text));
         }
-        self.run(shown, caller, plugin, invocation, &line, progress)
+        self.run(&shown, caller, plugin, invocation, &line, progress)
             .await
-    }
-
-    /// Who may answer a pending confirmation (`None` if it expired or was answered).
-    pub fn confirmation_owner(&self, token: &str) -> Option<String> {
-        lock(&self.pending)
-            .get(token)
-            .filter(|p| p.expires > Instant::now())
-            .map(|p| p.user_id.clone())
-    }
-
-    /// The answer to a Confirm/Cancel press. Only the user who asked can answer.
-    pub async fn confirm(
-        &self,
-        caller: &Caller,
-        token: &str,
-        accept: bool,
-        progress: Arc<dyn ProgressSink>,
-    ) -> Response {
-        let pending = {
-            let mut map = lock(&self.pending);
-            match map.get(token) {
-                None => None,
-                Some(p) if p.user_id != caller.user.id => {
-                    return Response::new(
-                        Kind::Denied,
-                        "Only the person who asked can confirm or cancel this command.",
-                    );
-                }
-                Some(_) => map.remove(token),
-            }
-        };
-        let Some(p) = pending.filter(|p| p.expires > Instant::now()) else {
-            return Response::new(
-                Kind::Failed,
-                "This confirmation has expired or was already answered; run the command again.",
-            );
-        };
-        if !accept {
-            self.audit(caller, &p.plugin.name, &p.line, "cancelled", "");
-            return Response::new(
-                Kind::Cancelled,
-                format!("Cancelled `{}{}`; nothing ran.", p.shown, p.line),
-            );
-        }
-        self.run(&p.shown, caller, p.plugin, p.invocation, &p.line, progress)
-            .await
-    }
-
-    async fn run(
-        &self,
-        shown: &str,
-        caller: &Caller,
-        plugin: Arc<LoadedPlugin>,
-        invocation: Invocation,
-        line: &str,
-        progress: Arc<dyn ProgressSink>,
-    ) -> Response {
-        let command = invocation.command.clone();
-        let Some(_slot) = Slot::take(&self.running, &plugin.name, plugin.limits.max_concurrent)
-        else {
-            let max = plugin.limits.max_concurrent;
-            let text = format!("`{command}` is busy: plugin `{}` is already running {max} command(s). Try again in a moment.", plugin.name);
-            let ctx = CallContext::ungranted(&plugin.name, plugin.limits.clone());
-            ctx.notice(format!("plugin `{}` hit max_concurrent = {max}; raise it under [plugins.{}.limits] if this is normal load", plugin.name, plugin.name));
-            return self.finish(
-                caller,
-                &plugin.name,
-                line,
-                &ctx,
-                Response::new(Kind::Failed, text),
-            );
-        };
-        let span = tracing::info_span!("command", plugin = %plugin.name, command = %command, user = %caller.user.name, id = %invocation.id);
-        let ctx = CallContext {
-            plugin: plugin.name.clone(),
-            command: command.clone(),
-            grants: plugin.grants.clone(),
-            limits: plugin.limits.clone(),
-            secrets: read(&self.secrets).clone(),
-            kv: self.store.clone().map(|store| Arc::new(KvStore { store })),
-            progress,
-            poster: read(&self.poster).clone(),
-            notices: Default::default(),
-        };
-        let started = Instant::now();
-        let result = self
-            .runtime
-            .call(&plugin.compiled, ctx.clone(), Call::Run(invocation))
-            .instrument(span.clone())
-            .await;
-        span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ran"));
-        let mut response = match result {
-            Ok(CallResult::Run(Ok(reply))) => {
-                let (mut text, redacted) = ctx.redact(&reply.text);
-                if redacted {
-                    ctx.notice(format!(
-                        "redacted a secret value from the reply of `{command}` (plugin `{}`)",
-                        plugin.name
-                    ));
-                    text.push_str("\n(a secret value was redacted from this reply)");
-                }
-                if text.len() > MAX_REPLY_BYTES {
-                    let total = text.len();
-                    let mut cut = MAX_REPLY_BYTES;
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    text.truncate(cut);
-                    text.push_str(&format!(
-                        "\n… (reply cut at {MAX_REPLY_BYTES} of {total} bytes)"
-                    ));
-                }
-                let mut r = Response::new(Kind::Reply, text);
-                r.ephemeral = reply.ephemeral;
-                r
-            }
-            Ok(CallResult::Run(Err(e))) => {
-                let (text, kind) = match e {
-                    CommandError::Usage(m) => {
-                        let (_, cmd) = self.lookup(&command).unwrap_or((
-                            plugin.clone(),
-                            Command {
-                                name: command.clone(),
-                                description: String::new(),
-                                options: vec![],
-                                confirm: false,
-                            },
-                        ));
-                        return self.finish(
-                            caller,
-                            &plugin.name,
-                            line,
-                            &ctx,
-                            self.usage_error_as(shown, &cmd, &ctx.redact(&m).0),
-                        );
-                    }
-                    CommandError::Denied(m) => (
-                        format!("`{command}` refused: {}", ctx.redact(&m).0),
-                        Kind::Denied,
-                    ),
-                    CommandError::Failed(m) => (
-                        format!("`{command}` failed: {}", ctx.redact(&m).0),
-                        Kind::Failed,
-                    ),
-                };
-                Response::new(kind, text)
-            }
-            Ok(_) => Response::new(
-                Kind::Failed,
-                format!("`{command}` failed: the plugin answered with the wrong kind of result"),
-            ),
-            Err(e) => Response::new(
-                Kind::Failed,
-                format!("`{command}` (plugin `{}`) {e}.", plugin.name),
-            ),
-        };
-        response.notices = ctx.take_notices();
-        self.finish(caller, &plugin.name, line, &ctx, response)
-    }
-
-    fn finish(
-        &self,
-        caller: &Caller,
-        plugin: &str,
-        line: &str,
-        ctx: &CallContext,
-        mut r: Response,
-    ) -> Response {
-        r.notices.extend(ctx.take_notices());
-        let outcome = match r.kind {
-            Kind::Reply => "ok",
-            Kind::Usage => "usage",
-            Kind::Denied => "denied",
-            _ => "failed",
-        };
-        let detail = if r.kind == Kind::Reply {
-            String::new()
-        } else {
-            r.text.clone()
-        };
-        self.audit(caller, plugin, &ctx.redact(line).0, outcome, &detail);
-        r
-    }
-
-    fn audit(&self, caller: &Caller, plugin: &str, line: &str, outcome: &str, detail: &str) {
-        let Some(store) = &self.store else { return };
-        let entry = AuditEntry {
-            at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            actor: format!("{} ({})", caller.user.name, caller.user.id),
-            channel: caller.channel.clone(),
-            plugin: plugin.to_string(),
-            command: line.split_whitespace().next().unwrap_or("").to_string(),
-            args: line.to_string(),
-            outcome: outcome.to_string(),
-            detail: detail.to_string(),
-        };
-        if let Err(e) = store.audit(&entry) {
-            tracing::error!("could not write the audit trail: {e}");
-        }
-    }
-
-    fn usage_error_as(&self, prefix: &str, cmd: &Command, message: &str) -> Response {
-        Response::new(
-            Kind::Usage,
-            format!(
-                "{message}\nUsage: `{}`  (`{}help {}` for details)",
-                help::usage(prefix, cmd),
-                prefix,
-                cmd.name
-            ),
-        )
-    }
-
-    fn unknown_as(&self, prefix: &str, name: &str) -> Response {
-        let reg = read(&self.registry);
-        let close: Vec<&String> = reg.commands.keys().filter(|c| similar(c, name)).collect();
-        let hint = match close.first() {
-            Some(c) => format!(" Did you mean `{}{c}`?", prefix),
-            None => String::new(),
-        };
-        Response::new(
-            Kind::Usage,
-            format!(
-                "There is no command `{name}`.{hint} Type `{}help` to see what you can run.",
-                prefix
-            ),
-        )
-    }
-
-    /// Help lists only what the caller may run.
-    pub fn help(&self, caller: &Caller, topic: Option<&str>) -> Response {
-        self.help_as(&self.prefix, caller, topic)
-    }
-
-    fn help_as(&self, prefix: &str, caller: &Caller, topic: Option<&str>) -> Response {
-        if let Some(topic) = topic {
-            return match self.lookup(topic) {
-                Some((p, cmd)) if self.may_run(caller, &p).is_ok() => {
-                    Response::new(Kind::Help, help::command(prefix, p.info(), &cmd))
-                }
-                _ => self.unknown_as(prefix, topic),
-            };
-        }
-        let plugins = self.plugins();
-        let visible: Vec<&PluginInfo> = plugins
-            .iter()
-            .filter(|p| self.may_run(caller, p).is_ok())
-            .map(|p| p.info())
-            .collect();
-        let disabled = if self.is_admin(caller) {
-            self.disabled()
-        } else {
-            Vec::new()
-        };
-        Response::new(Kind::Help, help::overview(prefix, &visible, &disabled))
     }
 
     fn next_id(&self) -> String {
@@ -653,48 +332,6 @@ impl Dispatcher {
             .as_micros();
         format!("{:x}-{n}", t)
     }
-}
-
-/// A running command's place in its plugin's `max_concurrent`, given back on drop.
-struct Slot {
-    running: Arc<Mutex<HashMap<String, u32>>>,
-    plugin: String,
-}
-
-impl Slot {
-    fn take(running: &Arc<Mutex<HashMap<String, u32>>>, plugin: &str, max: u32) -> Option<Slot> {
-        let mut map = lock(running);
-        let n = map.entry(plugin.to_string()).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            running: running.clone(),
-            plugin: plugin.to_string(),
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(n) = lock(&self.running).get_mut(&self.plugin) {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
-/// Same length give or take one, and at most one letter different, or a prefix.
-fn similar(a: &str, b: &str) -> bool {
-    if a.starts_with(b) || b.starts_with(a) {
-        return b.len() >= 2;
-    }
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > 1 {
-        return false;
-    }
-    let same = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
-    a.len().max(b.len()) - same <= 1
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

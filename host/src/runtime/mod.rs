@@ -2,32 +2,28 @@
 //! `InstancePre`, and a fresh `Store` per invocation with its own memory, CPU and wall-time
 //! limits, so no state leaks between users and a runaway plugin stops alone.
 
-pub mod bindings;
+mod load;
 mod state;
+pub mod validate;
 
 pub use state::{Capture, HostState, MemoryLimiter};
 
-use crate::capabilities::http::HttpPolicy;
+use crate::capabilities::http::HttpState;
 use crate::capabilities::CallContext;
-use crate::model::{CommandError, Event, Invocation, PluginInfo, Post, Reply};
-use bindings::{Plugin as PluginWorld, PluginPre};
+use crate::model::bindings::{Plugin as PluginWorld, PluginPre};
+use crate::model::{CommandError, Event, Invocation, PluginInfo, Post, Reply, Setting};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{ComponentExportIndex, HasSelf, Linker, ResourceTable};
 use wasmtime::{CallHook, Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::WasiHttpCtx;
 
 /// How often the epoch advances: the granularity of CPU accounting and of yielding.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Bytes of a plugin's stdout/stderr kept (the tail: where a panic message is).
 const CAPTURE_BYTES: usize = 16 * 1024;
-
-/// Interfaces this host provides, by package; anything else a plugin imports is refused at
-/// load with its name.
-const PROVIDED_CHATOPS: &[&str] = &["types", "log", "chat", "secrets", "kv"];
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -68,9 +64,13 @@ pub enum RunError {
 /// A compiled, validated plugin, ready to instantiate.
 pub struct CompiledPlugin {
     pub info: PluginInfo,
+    /// The settings it declares it reads (empty if it does not export `settings`).
+    pub settings: Vec<Setting>,
     pub digest: String,
     pub size: usize,
     pre: PluginPre<HostState>,
+    /// `settings` in the optional `chatops:plugin/settings` export.
+    settings_export: Option<ComponentExportIndex>,
 }
 
 /// What the sandbox is asked to do.
@@ -81,7 +81,7 @@ pub enum Call {
 }
 
 pub enum CallResult {
-    Describe(PluginInfo),
+    Describe(PluginInfo, Vec<Setting>),
     Run(Result<Reply, CommandError>),
     Event(Result<Vec<Post>, CommandError>),
 }
@@ -109,13 +109,11 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        use bindings::chatops::plugin as p;
-        p::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
-        p::log::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
-        p::chat::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
-        p::secrets::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
-        p::kv::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        crate::model::bindings::chatops::plugin::types::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        crate::capabilities::add_to_linker(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), ticker_stop.clone());
@@ -151,100 +149,6 @@ impl Runtime {
         Ok(self)
     }
 
-    fn compile(&self, bytes: &[u8], digest: &str) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.cache_dir else {
-            return Component::from_binary(&self.engine, bytes);
-        };
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        let path = dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
-        if path.is_file() {
-            // SAFETY: the file was written by `serialize` below for this digest and this
-            // engine configuration, in a directory only this user can write.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(
-                    "ignoring the unusable compiled cache {}: {e}",
-                    path.display()
-                ),
-            }
-        }
-        let component = Component::from_binary(&self.engine, bytes)?;
-        if let Ok(compiled) = component.serialize() {
-            let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, compiled)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .is_err()
-            {
-                tracing::warn!("could not write the compiled cache {}", path.display());
-            }
-        }
-        Ok(component)
-    }
-
-    /// Compile and check a plugin, then ask it to describe itself (with nothing granted).
-    pub async fn load(
-        &self,
-        bytes: &[u8],
-        source_name: &str,
-        limits: &crate::config::Limits,
-    ) -> Result<CompiledPlugin, LoadError> {
-        let digest = sha256_hex(bytes);
-        let component = self
-            .compile(bytes, &digest)
-            .map_err(|e| LoadError::NotAComponent {
-                source_name: source_name.into(),
-                reason: first_line(&format!("{e:#}")),
-            })?;
-        for (import, _) in component.component_type().imports(&self.engine) {
-            if !provided(import) {
-                return Err(LoadError::MissingImport {
-                    source_name: source_name.into(),
-                    import: import.into(),
-                });
-            }
-        }
-        let instance_pre =
-            self.linker
-                .instantiate_pre(&component)
-                .map_err(|e| LoadError::MissingImport {
-                    source_name: source_name.into(),
-                    import: first_line(&format!("{e:#}")),
-                })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::NotAPlugin {
-            source_name: source_name.into(),
-            reason: first_line(&format!("{e:#}")),
-        })?;
-        let mut plugin = CompiledPlugin {
-            info: PluginInfo::default_empty(),
-            digest,
-            size: bytes.len(),
-            pre,
-        };
-        let ctx = CallContext::ungranted(source_name, limits.clone());
-        match self.call(&plugin, ctx, Call::Describe).await {
-            Ok(CallResult::Describe(info)) => {
-                crate::dispatch::validate::plugin_info(&info).map_err(|reason| {
-                    LoadError::BadInfo {
-                        source_name: source_name.into(),
-                        reason,
-                    }
-                })?;
-                plugin.info = info;
-                Ok(plugin)
-            }
-            Ok(_) => Err(LoadError::NotAPlugin {
-                source_name: source_name.into(),
-                reason: "describe returned another kind of result".into(),
-            }),
-            Err(error) => Err(LoadError::Describe {
-                source_name: source_name.into(),
-                error,
-            }),
-        }
-    }
-
     /// Run one call in a fresh sandbox.
     pub async fn call(
         &self,
@@ -254,12 +158,25 @@ impl Runtime {
     ) -> Result<CallResult, RunError> {
         let limits = ctx.limits.clone();
         let name = ctx.plugin.clone();
+        let exit = ctx.exit.clone();
         let mut store = self.new_store(ctx);
         let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), async {
-            let instance: PluginWorld = plugin.pre.instantiate_async(&mut store).await?;
-            let guest = instance.chatops_plugin_guest();
+            let instance = plugin.pre.instance_pre().instantiate_async(&mut store).await?;
+            let world = PluginWorld::new(&mut store, &instance)?;
+            let guest = world.chatops_plugin_guest();
             Ok::<_, wasmtime::Error>(match call {
-                Call::Describe => CallResult::Describe(guest.call_describe(&mut store).await?),
+                Call::Describe => {
+                    let info = guest.call_describe(&mut store).await?;
+                    let settings = match plugin.settings_export {
+                        Some(index) => {
+                            let f = instance
+                                .get_typed_func::<(), (Vec<Setting>,)>(&mut store, index)?;
+                            f.call_async(&mut store, ()).await?.0
+                        }
+                        None => Vec::new(),
+                    };
+                    CallResult::Describe(info, settings)
+                }
                 Call::Run(inv) => CallResult::Run(guest.call_run(&mut store, &inv).await?),
                 Call::Event(ev) => CallResult::Event(guest.call_on_event(&mut store, &ev).await?),
             })
@@ -268,13 +185,21 @@ impl Runtime {
         let state = store.data();
         let stdout = state.stdout.text();
         if !stdout.is_empty() {
-            tracing::debug!(plugin = %name, "stdout: {}", stdout.trim_end());
+            exit.log(tracing::Level::DEBUG, &format!("stdout: {}", stdout.trim_end()));
         }
         match outcome {
-            Err(_) => Err(RunError::Timeout {
-                plugin: name,
-                limit_ms: limits.wall_ms,
-            }),
+            Err(_) => {
+                let error = RunError::Timeout {
+                    plugin: name,
+                    limit_ms: limits.wall_ms,
+                };
+                let stderr = state.stderr.text();
+                exit.log(
+                    tracing::Level::WARN,
+                    &format!("sandbox stopped: {error}; stderr: {}", stderr.trim_end()),
+                );
+                Err(error)
+            }
             Ok(Ok(result)) => Ok(result),
             Ok(Err(trap)) => {
                 let stderr = state.stderr.text();
@@ -299,7 +224,13 @@ impl Runtime {
                         message: first_line(&format!("{trap:#}")),
                     }
                 };
-                tracing::warn!(plugin = %error_plugin(&error), "sandbox stopped: {error}; trap: {trap:#}; stderr: {}", stderr.trim_end());
+                exit.log(
+                    tracing::Level::WARN,
+                    &format!(
+                        "sandbox stopped: {error}; trap: {trap:#}; stderr: {}",
+                        stderr.trim_end()
+                    ),
+                );
                 Err(error)
             }
         }
@@ -318,9 +249,8 @@ impl Runtime {
             .socket_addr_check(|_, _| Box::pin(async { false }));
         let state = HostState {
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
+            http: HttpState::new(&call),
             table: ResourceTable::new(),
-            policy: HttpPolicy::new(call.clone()),
             call,
             limiter: MemoryLimiter {
                 max_bytes: (limits.memory_mb as usize).saturating_mul(1 << 20),
@@ -362,30 +292,6 @@ impl Runtime {
     }
 }
 
-fn error_plugin(e: &RunError) -> &str {
-    match e {
-        RunError::Timeout { plugin, .. }
-        | RunError::Cpu { plugin, .. }
-        | RunError::Memory { plugin, .. }
-        | RunError::Panic { plugin, .. }
-        | RunError::Trap { plugin, .. } => plugin,
-    }
-}
-
-fn provided(import: &str) -> bool {
-    if let Some(rest) = import.strip_prefix("wasi:") {
-        return rest
-            .split_once('@')
-            .is_some_and(|(_, v)| v.starts_with("0.2."));
-    }
-    if let Some(rest) = import.strip_prefix("chatops:plugin/") {
-        return rest
-            .split_once('@')
-            .is_some_and(|(iface, v)| PROVIDED_CHATOPS.contains(&iface) && v.starts_with("0.1."));
-    }
-    false
-}
-
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }
@@ -411,18 +317,6 @@ fn panic_message(stderr: &str) -> Option<String> {
     })
 }
 
-impl PluginInfo {
-    fn default_empty() -> Self {
-        PluginInfo {
-            name: String::new(),
-            version: String::new(),
-            description: String::new(),
-            commands: vec![],
-            capabilities: vec![],
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,16 +329,5 @@ mod tests {
             "boom: the thing broke (at src/lib.rs:12:9)"
         );
         assert_eq!(panic_message("nothing here"), None);
-    }
-
-    #[test]
-    fn imports_are_checked_by_package_and_version() {
-        assert!(provided("wasi:http/outgoing-handler@0.2.12"));
-        assert!(provided("wasi:cli/environment@0.2.0"));
-        assert!(provided("chatops:plugin/secrets@0.1.0"));
-        assert!(!provided("chatops:plugin/telepathy@0.1.0"));
-        assert!(!provided("chatops:plugin/secrets@0.2.0"));
-        assert!(!provided("wasi:http/types@0.3.0"));
-        assert!(!provided("acme:rockets/launch@1.0.0"));
     }
 }

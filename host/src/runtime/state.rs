@@ -1,20 +1,19 @@
 //! What one sandbox holds: per-invocation state inside a fresh `Store`.
 
-use crate::capabilities::http::HttpPolicy;
-use crate::capabilities::CallContext;
+use crate::capabilities::http::HttpState;
+use crate::capabilities::{CallContext, Sandbox};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
-    pub(crate) http: WasiHttpCtx,
+    pub(crate) http: HttpState,
     pub(crate) table: ResourceTable,
-    pub(crate) policy: HttpPolicy,
     pub(crate) call: CallContext,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) stdout: Capture,
@@ -38,12 +37,21 @@ impl WasiView for HostState {
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
-            ctx: &mut self.http,
+            ctx: &mut self.http.ctx,
             table: &mut self.table,
-            hooks: &mut self.policy,
+            hooks: &mut self.http.policy,
         }
     }
 }
+
+impl Sandbox for HostState {
+    fn call(&mut self) -> &mut CallContext {
+        &mut self.call
+    }
+}
+
+/// The contract's shared types carry no functions.
+impl crate::model::bindings::chatops::plugin::types::Host for HostState {}
 
 impl HostState {
     /// Guest time so far: wall time minus time spent in host calls.

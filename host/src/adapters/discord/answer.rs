@@ -4,9 +4,8 @@
 
 use super::reply::{self, Shaped};
 use super::report;
-use crate::bot::Bot;
 use crate::capabilities::ProgressSink;
-use crate::dispatch::{Caller, Kind, Request, Response};
+use crate::dispatch::{Kind, Response};
 use serenity::all::{
     ButtonStyle, ChannelId, CommandInteraction, ComponentInteraction, CreateActionRow,
     CreateAttachment, CreateButton, CreateInteractionResponse, CreateInteractionResponseFollowup,
@@ -19,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Progress edits closer together than this are merged, to stay inside rate limits.
-const EDIT_EVERY: Duration = Duration::from_millis(1000);
+pub(super) const EDIT_EVERY: Duration = Duration::from_millis(1000);
 
 pub enum AnyInteraction {
     Command(CommandInteraction),
@@ -27,7 +26,7 @@ pub enum AnyInteraction {
 }
 
 impl AnyInteraction {
-    async fn respond(&self, http: &Http, r: CreateInteractionResponse) -> serenity::Result<()> {
+    pub(super) async fn respond(&self, http: &Http, r: CreateInteractionResponse) -> serenity::Result<()> {
         match self {
             AnyInteraction::Command(c) => c.create_response(http, r).await,
             AnyInteraction::Component(c) => c.create_response(http, r).await,
@@ -66,7 +65,7 @@ pub enum Target {
     },
 }
 
-struct Sink(mpsc::UnboundedSender<String>);
+pub(super) struct Sink(pub(super) mpsc::UnboundedSender<String>);
 impl ProgressSink for Sink {
     fn progress(&self, text: &str) {
         let _ = self.0.send(text.to_string());
@@ -84,19 +83,19 @@ fn buttons(token: &str) -> Vec<CreateActionRow> {
     ])]
 }
 
-struct Live {
-    target: Target,
+pub(super) struct Live {
+    pub(super) target: Target,
     /// Something is visible already (a progress message, a deferral, an updated prompt).
-    answered: bool,
+    pub(super) answered: bool,
     /// The channel message that progress edits (prefix commands).
     progress_msg: Option<MessageId>,
-    last_edit: Instant,
-    queued: Option<String>,
-    what: String,
+    pub(super) last_edit: Instant,
+    pub(super) queued: Option<String>,
+    pub(super) what: String,
 }
 
 impl Live {
-    fn new(target: Target, what: String) -> Self {
+    pub(super) fn new(target: Target, what: String) -> Self {
         Live {
             target,
             answered: false,
@@ -107,7 +106,7 @@ impl Live {
         }
     }
 
-    async fn defer(&mut self) {
+    pub(super) async fn defer(&mut self) {
         match &self.target {
             Target::Interaction { http, interaction } => {
                 let r = interaction
@@ -128,7 +127,7 @@ impl Live {
         self.answered = matches!(self.target, Target::Interaction { .. });
     }
 
-    async fn progress(&mut self, text: String) {
+    pub(super) async fn progress(&mut self, text: String) {
         if self.last_edit.elapsed() < EDIT_EVERY && (self.answered || self.progress_msg.is_some()) {
             self.queued = Some(text);
             return;
@@ -136,7 +135,7 @@ impl Live {
         self.show_progress(text).await;
     }
 
-    async fn flush(&mut self) {
+    pub(super) async fn flush(&mut self) {
         if let Some(text) = self.queued.take() {
             self.show_progress(text).await;
         }
@@ -198,7 +197,7 @@ impl Live {
         }
     }
 
-    async fn finish(&mut self, resp: Response) {
+    pub(super) async fn finish(&mut self, resp: Response) {
         self.queued = None;
         for n in &resp.notices {
             tracing::warn!("{n}");
@@ -360,102 +359,6 @@ impl Live {
                     )
                     .await,
             );
-        }
-    }
-}
-
-/// Run a request and show its life in Discord.
-pub async fn serve(
-    bot: Arc<Bot>,
-    who: Caller,
-    request: Request,
-    target: Target,
-    defer_after: Duration,
-) {
-    let what = match &request {
-        Request::Text(t) => format!(
-            "`{}{}`",
-            bot.dispatcher.prefix(),
-            t.split_whitespace().next().unwrap_or("")
-        ),
-        Request::Command { name, .. } => format!("`/{name}`"),
-    };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let dispatcher = bot.dispatcher.clone();
-    let work =
-        tokio::spawn(async move { dispatcher.dispatch(&who, request, Arc::new(Sink(tx))).await });
-    drive(
-        Live::new(target, what),
-        work,
-        rx,
-        Instant::now() + defer_after,
-    )
-    .await;
-}
-
-/// A Confirm or Cancel press by the user who asked (the caller checked).
-pub async fn serve_confirmation(
-    bot: Arc<Bot>,
-    who: Caller,
-    token: String,
-    accept: bool,
-    target: Target,
-) {
-    let mut live = Live::new(target, "the confirmed command".into());
-    if let Target::Interaction { http, interaction } = &live.target {
-        let text = if accept {
-            "⏳ Confirmed; running…"
-        } else {
-            "Cancelling…"
-        };
-        let r = interaction
-            .respond(
-                http,
-                CreateInteractionResponse::UpdateMessage(
-                    CreateInteractionResponseMessage::new()
-                        .content(text)
-                        .components(Vec::new()),
-                ),
-            )
-            .await;
-        live.answered = report("acknowledging a button press", r).is_some();
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let dispatcher = bot.dispatcher.clone();
-    let work = tokio::spawn(async move {
-        dispatcher
-            .confirm(&who, &token, accept, Arc::new(Sink(tx)))
-            .await
-    });
-    drive(live, work, rx, Instant::now()).await;
-}
-
-async fn drive(
-    mut live: Live,
-    mut work: tokio::task::JoinHandle<Response>,
-    mut rx: mpsc::UnboundedReceiver<String>,
-    defer_at: Instant,
-) {
-    let mut deferred = false;
-    loop {
-        let flush_at = live.last_edit + EDIT_EVERY;
-        tokio::select! {
-            done = &mut work => {
-                let resp = done.unwrap_or_else(|e| Response {
-                    kind: Kind::Failed,
-                    text: format!("{} failed inside the host: {e}", live.what),
-                    ephemeral: true,
-                    notices: Vec::new(),
-                });
-                live.finish(resp).await;
-                return;
-            }
-            Some(text) = rx.recv() => live.progress(text).await,
-            _ = tokio::time::sleep_until(defer_at), if !deferred && !live.answered => {
-                deferred = true;
-                live.defer().await;
-            }
-            _ = tokio::time::sleep_until(flush_at), if live.queued.is_some() => live.flush().await,
         }
     }
 }

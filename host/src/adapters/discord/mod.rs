@@ -4,11 +4,12 @@
 
 mod answer;
 mod commands;
+mod serve;
 pub mod reply;
 
 use crate::bot::Bot;
-use crate::config::{self, DiscordConfig};
-use crate::dispatch::{Caller, Request};
+use crate::config::DiscordConfig;
+use crate::dispatch::{Caller, Prefix, Request};
 use crate::model::User;
 use answer::Target;
 use serenity::all::{
@@ -60,18 +61,8 @@ impl Settings {
 pub fn token(_bot: &Arc<Bot>, config: Option<&Path>) -> anyhow::Result<Option<String>> {
     let (d, secrets) = match config {
         Some(path) => {
-            let loaded = config::load(path).map_err(|e| {
-                anyhow::anyhow!(e
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"))
-            })?;
-            let s = &loaded.config.secrets;
-            let store = crate::capabilities::secrets::SecretStore::new(
-                s.env_prefix.clone(),
-                s.file.as_ref().map(|f| loaded.resolve(f)).as_deref(),
-            )?;
+            let loaded = crate::bot::load_config_or_explain(path)?;
+            let store = crate::capabilities::secrets::SecretStore::from_config(&loaded)?;
             (loaded.config.discord.clone(), Some(store))
         }
         None => (DiscordConfig::default(), None),
@@ -93,7 +84,7 @@ pub fn token(_bot: &Arc<Bot>, config: Option<&Path>) -> anyhow::Result<Option<St
 /// Connect with the config's settings and serve until Ctrl-C or a fatal gateway error.
 pub async fn run(bot: Arc<Bot>, config: Option<&Path>, token: String) -> anyhow::Result<()> {
     let d = match config {
-        Some(p) => config::load(p)
+        Some(p) => crate::bot::load_config(p)
             .map(|l| l.config.discord)
             .unwrap_or_default(),
         None => DiscordConfig::default(),
@@ -303,13 +294,9 @@ impl EventHandler for Handler {
         if !self.settings.prefix_commands || msg.author.bot {
             return;
         }
-        let prefix = self.bot.dispatcher.prefix();
-        let Some(text) = msg.content.strip_prefix(prefix) else {
+        let Some(request) = self.bot.dispatcher.request(&msg.content, Prefix::Required) else {
             return;
         };
-        if text.trim().is_empty() || text.starts_with(char::is_whitespace) {
-            return;
-        }
         let roles = msg
             .member
             .as_ref()
@@ -321,10 +308,10 @@ impl EventHandler for Handler {
             channel: msg.channel_id,
             reply_to: msg.id,
         };
-        answer::serve(
+        serve::serve(
             self.bot.clone(),
             who,
-            Request::Text(text.to_string()),
+            request,
             target,
             self.settings.defer_after,
         )
@@ -348,7 +335,7 @@ impl Handler {
             http: ctx.http.clone(),
             interaction: Box::new(answer::AnyInteraction::Command(c)),
         };
-        answer::serve(
+        serve::serve(
             self.bot.clone(),
             who,
             request,
@@ -404,6 +391,6 @@ impl Handler {
             http: ctx.http.clone(),
             interaction: Box::new(answer::AnyInteraction::Component(c)),
         };
-        answer::serve_confirmation(self.bot.clone(), who, token, accept, target).await;
+        serve::serve_confirmation(self.bot.clone(), who, token, accept, target).await;
     }
 }

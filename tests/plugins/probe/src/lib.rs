@@ -29,9 +29,20 @@ impl Plugin for Probe {
                 Command::new("announce", "Post to a channel")
                     .option(CommandOption::string("channel", "where").required()),
             )
+            .command(
+                Command::new("setting", "Read a setting")
+                    .option(CommandOption::string("key", "which").required()),
+            )
             .http("http://127.0.0.1", "the fake upstream in tests")
             .secret("api-token", "authenticates to the upstream")
             .request(Capability::Kv, "counts calls")
+    }
+
+    fn settings() -> Vec<Setting> {
+        vec![
+            Setting::new("url", "Where the upstream lives").required(),
+            Setting::new("project", "Which project to report on"),
+        ]
     }
 
     fn run(inv: Invocation) -> Result<Reply, CommandError> {
@@ -72,6 +83,10 @@ impl Plugin for Probe {
                     Err(e) => format!("post error: {}", e.message()),
                 },
             )),
+            "setting" => Ok(Reply::text(match config::get(&arg("key")) {
+                Some(v) => format!("value={v} of {}", config::get_all().len()),
+                None => "absent".into(),
+            })),
             other => Err(CommandError::failed(format!("no command {other}"))),
         }
     }

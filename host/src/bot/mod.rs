@@ -1,17 +1,19 @@
 //! Assembles a running host from the configuration (or the bundled plugins), and reloads
 //! plugins when their files or the configuration change, re-checking every digest.
 
-use crate::capabilities::http::HttpGrant;
+use crate::capabilities::config::Settings;
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::Grants;
-use crate::config::{self, Loaded};
+use crate::config::{self, ConfigError, Loaded};
 use crate::dispatch::{Dispatcher, LoadedPlugin, Source};
 use crate::runtime::{sha256_hex, CompiledPlugin, Runtime};
 use crate::store::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+
+mod watch;
 
 pub struct Bot {
     pub dispatcher: Arc<Dispatcher>,
@@ -23,12 +25,37 @@ pub struct Bot {
     seen: Mutex<Fingerprint>,
 }
 
-/// A plugin author's setup: their plugin files, with fake grants and secret values.
+/// A plugin author's setup: their plugin files, with fake grants, secret values and settings.
+#[derive(Default)]
 pub struct Dev {
     pub plugins: Vec<PathBuf>,
     pub grants: Grants,
     pub secrets: HashMap<String, String>,
+    pub settings: BTreeMap<String, String>,
     pub with_bundled: bool,
+}
+
+/// Read, parse and check a config file: the host's keys and every capability's section.
+/// Returns every problem found.
+pub fn load_config(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let loaded = config::load(path)?;
+    let errors = crate::capabilities::validate(&loaded);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`load_config`] with its problems as one error, for the CLI.
+pub fn load_config_or_explain(path: &Path) -> anyhow::Result<Loaded> {
+    load_config(path).map_err(|errors| {
+        anyhow::anyhow!(errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"))
+    })
 }
 
 /// What the watcher compares: modification time and size of the config and every plugin.
@@ -59,13 +86,7 @@ impl Bot {
     pub async fn start(config_file: Option<&Path>) -> anyhow::Result<Arc<Bot>> {
         let (runtime, store, prefix, loaded) = match config_file {
             Some(path) => {
-                let loaded = config::load(path).map_err(|errors| {
-                    anyhow::anyhow!(errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n"))
-                })?;
+                let loaded = load_config_or_explain(path)?;
                 let db = loaded.resolve(&loaded.config.host.store);
                 let store = Store::open(&db)
                     .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display()))?;
@@ -133,6 +154,12 @@ impl Bot {
             return Ok(Default::default());
         };
         let limits = config::Limits::default();
+        let settings = Arc::new(Settings::from_config(
+            &dev.settings
+                .iter()
+                .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                .collect(),
+        ));
         let mut plugins = Vec::new();
         let mut disabled = BTreeMap::new();
         for path in &dev.plugins {
@@ -149,6 +176,7 @@ impl Bot {
                     grants: Arc::new(dev.grants.clone()),
                     limits: limits.clone(),
                     access: Default::default(),
+                    settings: settings.clone(),
                 }),
                 Err(e) => {
                     disabled.insert(shown, e);
@@ -202,6 +230,7 @@ impl Bot {
                 grants: Arc::new(Grants::default()),
                 limits: limits.clone(),
                 access: Default::default(),
+                settings: Arc::default(),
             });
         }
         Ok(out)
@@ -258,24 +287,14 @@ impl Bot {
                 );
                 continue;
             }
-            let grants = Grants {
-                http: pc
-                    .grants
-                    .http
-                    .iter()
-                    .filter_map(|g| g.parse::<HttpGrant>().ok())
-                    .collect(),
-                secrets: pc.grants.secrets.clone(),
-                post: pc.grants.post.clone(),
-                kv: pc.grants.kv,
-            };
             plugins.push(LoadedPlugin {
                 name: name.clone(),
                 source: Source::File(path),
                 compiled,
-                grants: Arc::new(grants),
+                grants: Arc::new(Grants::from_config(&pc.grants)),
                 limits,
                 access: pc.access.clone(),
+                settings: Arc::new(Settings::from_config(&pc.config)),
             });
         }
         if loaded.config.host.bundled_plugins {
@@ -293,14 +312,7 @@ impl Bot {
 
     async fn apply(&self, loaded: &Loaded) -> anyhow::Result<()> {
         let c = &loaded.config;
-        let secrets = SecretStore::new(
-            c.secrets.env_prefix.clone(),
-            c.secrets
-                .file
-                .as_ref()
-                .map(|f| loaded.resolve(f))
-                .as_deref(),
-        )?;
+        let secrets = SecretStore::from_config(loaded)?;
         let (plugins, disabled) = self.load_plugins(loaded).await;
         for (name, why) in &disabled {
             tracing::warn!(plugin = %name, "disabled: {why}");
@@ -310,154 +322,6 @@ impl Bot {
         self.dispatcher
             .install(plugins, disabled)
             .map_err(anyhow::Error::msg)
-    }
-
-    fn fingerprint(&self) -> Fingerprint {
-        let stamp = |p: &Path| {
-            std::fs::metadata(p)
-                .ok()
-                .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
-        };
-        let mut paths = Vec::new();
-        if let Some(dev) = &self.dev {
-            paths.extend(dev.plugins.iter().cloned());
-        }
-        if let Some(cfg) = &self.config {
-            paths.push(cfg.clone());
-            if let Ok(loaded) = config::load(cfg) {
-                paths.extend(
-                    loaded
-                        .config
-                        .plugins
-                        .values()
-                        .map(|p| loaded.resolve(&p.path)),
-                );
-                if let Some(f) = &loaded.config.secrets.file {
-                    paths.push(loaded.resolve(f));
-                }
-            }
-        }
-        paths
-            .into_iter()
-            .map(|p| {
-                let s = stamp(&p);
-                (p, s)
-            })
-            .collect()
-    }
-
-    /// Reload if the config or a plugin file changed. Returns what changed, for the user.
-    pub async fn reload_if_changed(&self) -> Vec<String> {
-        let now = self.fingerprint();
-        if *lock(&self.seen) == now {
-            return Vec::new();
-        }
-        *lock(&self.seen) = now;
-        self.reload().await
-    }
-
-    /// Re-read the config and every plugin; the running set is replaced only if it is valid.
-    pub async fn reload(&self) -> Vec<String> {
-        if self.dev.is_some() {
-            return match self.load_dev().await {
-                Ok((plugins, disabled)) => {
-                    let mut msgs: Vec<String> = disabled
-                        .iter()
-                        .map(|(n, why)| format!("{n} could not be reloaded: {why}"))
-                        .collect();
-                    let names: Vec<String> =
-                        plugins.iter().map(|p| format!("`{}`", p.name)).collect();
-                    match self.dispatcher.install(plugins, disabled) {
-                        Ok(()) => msgs.push(format!("reloaded {}", names.join(", "))),
-                        Err(e) => msgs.push(e),
-                    }
-                    msgs
-                }
-                Err(e) => vec![format!("reload failed: {e:#}")],
-            };
-        }
-        let Some(path) = &self.config else {
-            return Vec::new();
-        };
-        let loaded = match config::load(path) {
-            Ok(l) => l,
-            Err(errors) => {
-                let mut msgs = vec![format!(
-                    "{} changed but is not valid; still running the previous configuration:",
-                    path.display()
-                )];
-                msgs.extend(errors.iter().map(ToString::to_string));
-                return msgs;
-            }
-        };
-        let before: BTreeMap<String, String> = self
-            .dispatcher
-            .plugins()
-            .iter()
-            .map(|p| (p.name.clone(), p.compiled.digest.clone()))
-            .collect();
-        let was_disabled: BTreeMap<String, String> =
-            self.dispatcher.disabled().into_iter().collect();
-        if let Err(e) = self.apply(&loaded).await {
-            return vec![format!(
-                "reloading {} failed; still running the previous plugins: {e:#}",
-                path.display()
-            )];
-        }
-        let mut msgs = Vec::new();
-        for p in self.dispatcher.plugins() {
-            match before.get(&p.name) {
-                None => msgs.push(format!(
-                    "plugin `{}` loaded ({} commands)",
-                    p.name,
-                    p.info().commands.len()
-                )),
-                Some(d) if *d != p.compiled.digest => msgs.push(format!(
-                    "plugin `{}` reloaded: new approved build {}",
-                    p.name,
-                    &p.compiled.digest[..12]
-                )),
-                _ => {}
-            }
-        }
-        for (name, why) in self.dispatcher.disabled() {
-            if was_disabled.get(&name) != Some(&why) {
-                msgs.push(format!("plugin `{name}` disabled: {why}"));
-            }
-        }
-        for name in before.keys() {
-            let gone = !self.dispatcher.plugins().iter().any(|p| &p.name == name);
-            if gone && !self.dispatcher.disabled().iter().any(|(n, _)| n == name) {
-                msgs.push(format!("plugin `{name}` removed"));
-            }
-        }
-        if msgs.is_empty() {
-            msgs.push(format!("configuration reloaded from {}", path.display()));
-        }
-        for m in &msgs {
-            tracing::info!("{m}");
-        }
-        msgs
-    }
-
-    /// Poll for changes every `every`, sending what changed to `tell`.
-    pub fn watch(
-        self: &Arc<Self>,
-        every: Duration,
-        tell: tokio::sync::mpsc::UnboundedSender<String>,
-    ) -> tokio::task::JoinHandle<()> {
-        let bot = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(bot) = bot.upgrade() else { break };
-                for m in bot.reload_if_changed().await {
-                    if tell.send(m).is_err() {
-                        return;
-                    }
-                }
-            }
-        })
     }
 }
 

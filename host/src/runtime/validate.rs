@@ -1,8 +1,8 @@
-//! What a plugin's `describe()` must satisfy: Discord's rules for commands and options,
+//! What a plugin's `describe()` (and `settings()`) must satisfy: Discord's rules for commands and options,
 //! checked at load so a bad plugin is refused with a reason instead of failing at Discord.
 
 use crate::config::is_valid_name;
-use crate::model::{Command, OptionKind, PluginInfo};
+use crate::model::{Command, OptionKind, PluginInfo, Setting};
 
 pub const RESERVED: &[&str] = &["help"];
 
@@ -22,6 +22,22 @@ pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
         if !seen.insert(c.name.as_str()) {
             return Err(format!("command `{}` is declared twice", c.name));
         }
+    }
+    Ok(())
+}
+
+/// The settings a plugin declares: named like config keys, each once, each described.
+pub fn settings(settings: &[Setting]) -> Result<(), String> {
+    let max = crate::capabilities::config::MAX_KEY_BYTES;
+    let mut seen = std::collections::BTreeSet::new();
+    for s in settings {
+        if s.key.is_empty() || s.key.len() > max || s.key.chars().any(char::is_control) {
+            return Err(format!("setting `{}`: a key is 1 to {max} printable characters", s.key));
+        }
+        if !seen.insert(s.key.as_str()) {
+            return Err(format!("setting `{}` is declared twice", s.key));
+        }
+        text_len(&format!("setting `{}`: the description", s.key), &s.description, 200)?;
     }
     Ok(())
 }

@@ -1,0 +1,108 @@
+//! Serving one command or button press: run it on the dispatcher in the background and
+//! drive its [`Live`] answer — deferral at the deadline, merged progress edits, the result.
+
+use super::answer::{Live, Sink, Target, EDIT_EVERY};
+use super::report;
+use crate::bot::Bot;
+use crate::dispatch::{Caller, Kind, Request, Response};
+use serenity::all::{CreateInteractionResponse, CreateInteractionResponseMessage};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Run a request and show its life in Discord.
+pub async fn serve(
+    bot: Arc<Bot>,
+    who: Caller,
+    request: Request,
+    target: Target,
+    defer_after: Duration,
+) {
+    let what = match &request {
+        Request::Text(t) => format!(
+            "`{}{}`",
+            bot.dispatcher.prefix(),
+            t.split_whitespace().next().unwrap_or("")
+        ),
+        Request::Command { name, .. } => format!("`/{name}`"),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let dispatcher = bot.dispatcher.clone();
+    let work =
+        tokio::spawn(async move { dispatcher.dispatch(&who, request, Arc::new(Sink(tx))).await });
+    drive(
+        Live::new(target, what),
+        work,
+        rx,
+        Instant::now() + defer_after,
+    )
+    .await;
+}
+
+/// A Confirm or Cancel press by the user who asked (the caller checked).
+pub async fn serve_confirmation(
+    bot: Arc<Bot>,
+    who: Caller,
+    token: String,
+    accept: bool,
+    target: Target,
+) {
+    let mut live = Live::new(target, "the confirmed command".into());
+    if let Target::Interaction { http, interaction } = &live.target {
+        let text = if accept {
+            "⏳ Confirmed; running…"
+        } else {
+            "Cancelling…"
+        };
+        let r = interaction
+            .respond(
+                http,
+                CreateInteractionResponse::UpdateMessage(
+                    CreateInteractionResponseMessage::new()
+                        .content(text)
+                        .components(Vec::new()),
+                ),
+            )
+            .await;
+        live.answered = report("acknowledging a button press", r).is_some();
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let dispatcher = bot.dispatcher.clone();
+    let work = tokio::spawn(async move {
+        dispatcher
+            .confirm(&who, &token, accept, Arc::new(Sink(tx)))
+            .await
+    });
+    drive(live, work, rx, Instant::now()).await;
+}
+
+async fn drive(
+    mut live: Live,
+    mut work: tokio::task::JoinHandle<Response>,
+    mut rx: mpsc::UnboundedReceiver<String>,
+    defer_at: Instant,
+) {
+    let mut deferred = false;
+    loop {
+        let flush_at = live.last_edit + EDIT_EVERY;
+        tokio::select! {
+            done = &mut work => {
+                let resp = done.unwrap_or_else(|e| Response {
+                    kind: Kind::Failed,
+                    text: format!("{} failed inside the host: {e}", live.what),
+                    ephemeral: true,
+                    notices: Vec::new(),
+                });
+                live.finish(resp).await;
+                return;
+            }
+            Some(text) = rx.recv() => live.progress(text).await,
+            _ = tokio::time::sleep_until(defer_at), if !deferred && !live.answered => {
+                deferred = true;
+                live.defer().await;
+            }
+            _ = tokio::time::sleep_until(flush_at), if live.queued.is_some() => live.flush().await,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! `chatops grant`/`revoke`, `chatops config`, `chatops check` and `chatops audit`.
+
+use super::{config_or_default, load_config};
+use crate::bot::Bot;
+use crate::capabilities::http::HttpGrant;
+use crate::capabilities::secrets::{SecretStore, MIN_REDACTED_LEN};
+use crate::config::edit::{ConfigFile, Grant};
+use crate::model::Capability;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+pub(super) async fn grant(
+    config: Option<PathBuf>,
+    plugin: &str,
+    kind: &str,
+    value: Option<&str>,
+    add: bool,
+) -> Result<()> {
+    let g = Grant::parse(kind, value).map_err(anyhow::Error::msg)?;
+    if let Grant::Http(url) = &g {
+        url.parse::<HttpGrant>()?;
+    }
+    let path = config_or_default(config);
+    let mut file = ConfigFile::open(&path)?;
+    let what = match &g {
+        Grant::Kv => "kv".to_string(),
+        Grant::Http(v) | Grant::Secret(v) | Grant::Post(v) => format!("{kind} {v}"),
+    };
+    if add {
+        if file.grant(plugin, &g)? {
+            file.save()?;
+            println!("Granted {what} to `{plugin}` (for its pinned build). A running host applies it within a second.");
+        } else {
+            println!("`{plugin}` already has {what}.");
+        }
+    } else if file.revoke(plugin, &g)? {
+        file.save()?;
+        println!("Revoked {what} from `{plugin}`.");
+    } else {
+        println!("`{plugin}` did not have {what}.");
+    }
+    Ok(())
+}
+
+/// `chatops config PLUGIN [KEY [VALUE]] [--unset]`.
+pub(super) async fn settings(
+    config: Option<PathBuf>,
+    plugin: &str,
+    key: Option<&str>,
+    value: Option<&str>,
+    unset: bool,
+) -> Result<()> {
+    let path = config_or_default(config.clone());
+    match (key, value, unset) {
+        (Some(key), None, true) => {
+            let mut file = ConfigFile::open(&path)?;
+            if file.unset_setting(plugin, key)? {
+                file.save()?;
+                println!("Removed setting `{key}` of `{plugin}`. A running host applies it within a second.");
+            } else {
+                println!("`{plugin}` has no setting `{key}`.");
+            }
+            Ok(())
+        }
+        (_, _, true) => bail!("--unset takes the key only: chatops config {plugin} KEY --unset"),
+        (None, Some(_), false) => bail!("write the key before the value: chatops config {plugin} KEY VALUE"),
+        (Some(key), Some(value), false) => {
+            let max = crate::capabilities::config::MAX_KEY_BYTES;
+            if key.is_empty() || key.len() > max || key.chars().any(char::is_control) {
+                bail!("`{key}` is not a setting name: 1 to {max} printable characters");
+            }
+            let mut file = ConfigFile::open(&path)?;
+            let before = file.set_setting(plugin, key, value)?;
+            file.save()?;
+            match before {
+                Some(b) => println!("Set `{key}` of `{plugin}` to \"{value}\" (was \"{b}\")."),
+                None => println!("Set `{key}` of `{plugin}` to \"{value}\"."),
+            }
+            println!("A running host applies it within a second. Settings are not secrets: use `chatops grant {plugin} secret NAME` for those.");
+            Ok(())
+        }
+        (key, None, false) => {
+            let loaded = load_config(config)?;
+            let pc = loaded.config.plugins.get(plugin).with_context(|| {
+                format!("no plugin `{plugin}` in {}; add it with `chatops plugins add PATH`", loaded.path.display())
+            })?;
+            let declared = match super::plugins::describe(&loaded.resolve(&pc.path)).await {
+                Ok(d) => d.settings,
+                Err(e) => {
+                    eprintln!("(could not ask the plugin which settings it reads: {e:#})");
+                    Vec::new()
+                }
+            };
+            let show = |k: &str| {
+                let value = pc.config.get(k).and_then(crate::capabilities::config::as_text);
+                let about = declared.iter().find(|s| s.key == k);
+                let value = match (value, about) {
+                    (Some(v), _) => format!("= \"{v}\""),
+                    (None, Some(s)) if s.required => "is not set (required)".to_string(),
+                    (None, _) => "is not set".to_string(),
+                };
+                let about = about.map(|s| format!(" — {}", s.description)).unwrap_or_default();
+                println!("  {k} {value}{about}");
+            };
+            match key {
+                Some(k) => show(k),
+                None => {
+                    if declared.is_empty() && pc.config.is_empty() {
+                        println!("`{plugin}` declares no settings and has none set.");
+                    }
+                    let mut keys: Vec<&str> = declared.iter().map(|s| s.key.as_str()).collect();
+                    keys.extend(pc.config.keys().map(String::as_str).filter(|k| !declared.iter().any(|s| s.key == *k)));
+                    for k in keys {
+                        show(k);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
+    let path = config_or_default(config);
+    let loaded = match crate::bot::load_config(&path) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in &errors {
+                println!("error: {e}");
+            }
+            bail!("{} has {} problem(s)", path.display(), errors.len());
+        }
+    };
+    let bot = Bot::start(Some(&path)).await?;
+    let secrets = SecretStore::from_config(&loaded)?;
+    let mut problems = 0;
+    for (name, pc) in &loaded.config.plugins {
+        let running = bot
+            .dispatcher
+            .plugins()
+            .into_iter()
+            .find(|p| &p.name == name);
+        let Some(p) = running else {
+            let why = bot
+                .dispatcher
+                .disabled()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, w)| w)
+                .unwrap_or_default();
+            println!("✗ {name}: {why}");
+            problems += 1;
+            continue;
+        };
+        let info = p.info();
+        println!(
+            "✓ {name} {} ({} command(s)), sha256 {}…",
+            info.version,
+            info.commands.len(),
+            &p.compiled.digest[..12]
+        );
+        let granted: Vec<String> = pc
+            .grants
+            .http
+            .iter()
+            .map(|h| format!("http {h}"))
+            .chain(pc.grants.secrets.iter().map(|s| format!("secret {s}")))
+            .chain(pc.grants.post.iter().map(|c| format!("post {c}")))
+            .chain(pc.grants.kv.then(|| "kv".to_string()))
+            .collect();
+        for r in &info.capabilities {
+            let want = r.capability.describe();
+            let mark = match &r.capability {
+                Capability::Http(_) => {
+                    if pc.grants.http.is_empty() {
+                        "not granted"
+                    } else {
+                        "see http grants"
+                    }
+                }
+                _ if granted.contains(&want) => "granted",
+                _ => "not granted",
+            };
+            println!("    requests {want} — {} [{mark}]", r.reason);
+        }
+        for g in &granted {
+            println!("    granted  {g}");
+        }
+        for s in &pc.grants.secrets {
+            match secrets.lookup(s) {
+                None => println!("    ! secret `{s}` has no value: {}", secrets.how_to_set(s)),
+                Some(v) if v.len() < MIN_REDACTED_LEN => {
+                    println!("    ! secret `{s}` is shorter than {MIN_REDACTED_LEN} characters, so it cannot be redacted from chat")
+                }
+                Some(_) => {}
+            }
+        }
+        for setting in &p.compiled.settings {
+            match pc.config.get(&setting.key) {
+                Some(v) => println!("    setting  {} = {v} — {}", setting.key, setting.description),
+                None if setting.required => {
+                    println!("    ! setting `{}` is required and not set ({}): chatops config {name} {} VALUE", setting.key, setting.description, setting.key);
+                }
+                None => println!("    setting  {} is not set — {}", setting.key, setting.description),
+            }
+        }
+        for key in pc.config.keys().filter(|k| !p.compiled.settings.iter().any(|s| &s.key == *k)) {
+            println!("    setting  {key} is set but the plugin does not declare it");
+        }
+    }
+    if problems > 0 {
+        bail!("{problems} plugin(s) will not run");
+    }
+    println!("{} is valid.", path.display());
+    Ok(())
+}
+
+pub(super) fn audit(config: Option<PathBuf>, limit: usize) -> Result<()> {
+    let loaded = load_config(config)?;
+    let db = loaded.resolve(&loaded.config.host.store);
+    let store = crate::store::Store::open(&db)
+        .with_context(|| format!("cannot open the store {}", db.display()))?;
+    let entries = store.audit_recent(limit)?;
+    if entries.is_empty() {
+        println!("The audit trail is empty.");
+    }
+    for e in entries {
+        let detail = if e.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", e.detail.lines().next().unwrap_or(""))
+        };
+        println!(
+            "{}  {}  #{}  {}: {}  [{}]{detail}",
+            e.at, e.actor, e.channel, e.plugin, e.args, e.outcome
+        );
+    }
+    Ok(())
+}
+

@@ -1,0 +1,376 @@
+//! The `chatops` command line: `mod.rs` holds the commands and the author's loop (`run`,
+//! `shell`, `invoke`, `trigger`); `plugins` the plugin lifecycle; `admin` grants,
+//! settings, `check` and `audit`.
+
+mod admin;
+mod plugins;
+mod trigger;
+
+use crate::bot::{self, Bot, Dev};
+use crate::capabilities::http::HttpGrant;
+use crate::capabilities::Grants;
+use crate::config::{self, Loaded};
+use crate::dispatch::{Caller, Prefix};
+use crate::model::User;
+use crate::triggers::manual::Manual;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chatops",
+    version,
+    about = "A ChatOps bot host for Discord whose commands are sandboxed WebAssembly plugins"
+)]
+pub struct Cli {
+    /// The configuration file (default: $CHATOPS_CONFIG, or ./chatops.toml if it exists).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Connect to Discord (token from $DISCORD_TOKEN or the secrets provider); with no token, start the local shell.
+    Run(As),
+    /// Chat with the bot on the terminal, through the same dispatcher as Discord.
+    Shell {
+        #[command(flatten)]
+        who: As,
+        #[command(flatten)]
+        dev: DevArgs,
+    },
+    /// Run one command against a plugin file and print the reply.
+    Invoke {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+        /// The command line, e.g. 'roll 2d6 show=each'.
+        line: String,
+        #[command(flatten)]
+        who: As,
+        /// Grant outbound HTTP to this destination (scheme://host[:port][/path]); repeatable.
+        #[arg(long = "http", value_name = "URL")]
+        http: Vec<String>,
+        /// Grant a secret with this value; repeatable.
+        #[arg(long = "secret", value_name = "NAME=VALUE")]
+        secrets: Vec<String>,
+        /// A setting the plugin reads through wasi:config; repeatable.
+        #[arg(long = "setting", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Fire a plugin's event handler by hand: `schedule NAME`, or `webhook PATH` with
+    /// --header and --body. Uses the configured plugins, or --plugin files with --http,
+    /// --secret and --setting like the shell.
+    Trigger {
+        /// The plugin's name.
+        plugin: String,
+        /// `schedule` or `webhook`.
+        kind: String,
+        /// The schedule's name, or the webhook path below /hooks/PLUGIN.
+        target: String,
+        /// The webhook's HTTP method.
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// A webhook header, `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The webhook body: a file, or `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
+        #[command(flatten)]
+        dev: DevArgs,
+    },
+    /// Manage the plugins in the configuration.
+    #[command(subcommand)]
+    Plugins(PluginsCmd),
+    /// Grant a plugin a capability: `http URL`, `secret NAME`, `post CHANNEL` or `kv`.
+    Grant {
+        plugin: String,
+        kind: String,
+        value: Option<String>,
+    },
+    /// Take a capability back.
+    Revoke {
+        plugin: String,
+        kind: String,
+        value: Option<String>,
+    },
+    /// Show a plugin's settings (what it declares it reads, and what is set), or set one:
+    /// `chatops config deploy url https://ci.example.com`. Settings are not secrets.
+    Config {
+        plugin: String,
+        key: Option<String>,
+        value: Option<String>,
+        /// Remove the setting KEY.
+        #[arg(long)]
+        unset: bool,
+    },
+    /// Validate the configuration and show what each plugin requests versus what it was granted.
+    Check,
+    /// Show the audit trail: who ran what, where, and how it went.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Create a new plugin project from the template.
+    New {
+        /// The plugin's name (a-z, 0-9, -, _).
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Path to the chatops-sdk crate (default: the sdk beside this binary's source).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Measure instantiate+run time and memory of plugins inside one process.
+    Bench {
+        /// Plugin file to measure (default: the bundled echo plugin).
+        plugin: Option<PathBuf>,
+        /// Command line to run.
+        #[arg(long, default_value = "echo hello")]
+        line: String,
+        #[arg(long, default_value_t = 2000)]
+        iterations: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginsCmd {
+    /// Print a plugin's metadata, commands and requested capabilities.
+    Inspect {
+        plugin: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a plugin to the config: shows what it requests and pins its sha256.
+    Add { plugin: PathBuf },
+    /// List configured plugins, their digests, status and grants.
+    List,
+    /// Pin the current build of a plugin after an update, showing what changed in its requests.
+    Approve { name: String },
+    /// Remove a plugin and its grants from the config.
+    Remove { name: String },
+}
+
+/// Who the shell and `invoke` act as.
+#[derive(Args, Debug, Clone)]
+pub struct As {
+    /// User name.
+    #[arg(long, default_value = "you")]
+    pub user: String,
+    /// User id (default: the user name).
+    #[arg(long)]
+    pub user_id: Option<String>,
+    /// A role the user has; repeatable.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// The channel the commands are typed in.
+    #[arg(long, default_value = "shell")]
+    pub channel: String,
+}
+
+impl As {
+    pub fn caller(&self) -> Caller {
+        Caller {
+            user: User {
+                id: self.user_id.clone().unwrap_or_else(|| self.user.clone()),
+                name: self.user.clone(),
+                roles: self.roles.clone(),
+            },
+            channel: self.channel.clone(),
+            guild: None,
+        }
+    }
+}
+
+/// A plugin author's loop: try plugin files with fake grants, without a config.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DevArgs {
+    /// Load this plugin file (not pinned; reloaded when rebuilt); repeatable.
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugins: Vec<PathBuf>,
+    /// Grant the --plugin files outbound HTTP to this destination; repeatable.
+    #[arg(long = "http", value_name = "URL")]
+    pub http: Vec<String>,
+    /// Grant the --plugin files a secret with this value; repeatable.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    pub secrets: Vec<String>,
+    /// Give the --plugin files a setting (read through wasi:config); repeatable.
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+}
+
+fn dev_setup(
+    plugins: Vec<PathBuf>,
+    http: &[String],
+    secrets: &[String],
+    settings: &[String],
+    with_bundled: bool,
+) -> Result<Dev> {
+    let mut settings_map = BTreeMap::new();
+    for s in settings {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--setting `{s}`: write KEY=VALUE"))?;
+        settings_map.insert(k.to_string(), v.to_string());
+    }
+    let mut grants = Grants::default();
+    for h in http {
+        grants.http.push(h.parse::<HttpGrant>()?);
+    }
+    let mut values = HashMap::new();
+    for s in secrets {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--secret `{s}`: write NAME=VALUE"))?;
+        grants.secrets.push(k.to_string());
+        values.insert(k.to_string(), v.to_string());
+    }
+    grants.kv = true;
+    Ok(Dev {
+        plugins,
+        grants,
+        secrets: values,
+        settings: settings_map,
+        with_bundled,
+    })
+}
+
+pub async fn main(cli: Cli) -> Result<()> {
+    let config = bot::config_path(cli.config.as_deref());
+    match cli.command.unwrap_or(Cmd::Run(As {
+        user: "you".into(),
+        user_id: None,
+        roles: vec![],
+        channel: "shell".into(),
+    })) {
+        Cmd::Run(who) => run(config, who).await,
+        Cmd::Shell { who, dev } => {
+            let bot = start(config, dev, true).await?;
+            crate::adapters::shell::run(bot, who.caller()).await
+        }
+        Cmd::Invoke {
+            plugin,
+            line,
+            who,
+            http,
+            secrets,
+            settings,
+        } => {
+            let dev = dev_setup(vec![plugin], &http, &secrets, &settings, false)?;
+            invoke(dev, &line, who).await
+        }
+        Cmd::Trigger {
+            plugin,
+            kind,
+            target,
+            method,
+            headers,
+            body,
+            dev,
+        } => {
+            let what = match kind.as_str() {
+                "schedule" => Manual::Schedule(target),
+                "webhook" => Manual::Webhook {
+                    method,
+                    path: target,
+                    headers,
+                    body: trigger::read_body(body.as_deref())?,
+                },
+                other => bail!("`{other}` is not an event kind: use `schedule NAME` or `webhook PATH`"),
+            };
+            trigger::trigger(start(config, dev, false).await?, &plugin, what).await
+        }
+        Cmd::Plugins(p) => plugins::plugins(config, p).await,
+        Cmd::Grant {
+            plugin,
+            kind,
+            value,
+        } => admin::grant(config, &plugin, &kind, value.as_deref(), true).await,
+        Cmd::Revoke {
+            plugin,
+            kind,
+            value,
+        } => admin::grant(config, &plugin, &kind, value.as_deref(), false).await,
+        Cmd::Config {
+            plugin,
+            key,
+            value,
+            unset,
+        } => admin::settings(config, &plugin, key.as_deref(), value.as_deref(), unset).await,
+        Cmd::Check => admin::check(config).await,
+        Cmd::Audit { limit } => admin::audit(config, limit),
+        Cmd::New { name, dir, sdk } => crate::cli_new::new_plugin(&name, dir, sdk),
+        Cmd::Bench {
+            plugin,
+            line,
+            iterations,
+        } => crate::cli_bench::bench(plugin, &line, iterations).await,
+    }
+}
+
+async fn run(config: Option<PathBuf>, who: As) -> Result<()> {
+    let bot = Bot::start(config.as_deref()).await?;
+    match crate::adapters::discord::token(&bot, config.as_deref())? {
+        Some(token) => crate::adapters::discord::run(bot, config.as_deref(), token).await,
+        None => {
+            eprintln!("No Discord token (set DISCORD_TOKEN to connect): starting the local shell instead.");
+            crate::adapters::shell::run(bot, who.caller()).await
+        }
+    }
+}
+
+/// The configured host, or the --plugin files with their fake grants.
+async fn start(config: Option<PathBuf>, dev: DevArgs, with_bundled: bool) -> Result<Arc<Bot>> {
+    if dev.plugins.is_empty() {
+        if !dev.http.is_empty() || !dev.secrets.is_empty() || !dev.settings.is_empty() {
+            bail!("--http, --secret and --setting apply to --plugin files; for configured plugins use `chatops grant` and `chatops config`");
+        }
+        return Bot::start(config.as_deref()).await;
+    }
+    let setup = dev_setup(dev.plugins, &dev.http, &dev.secrets, &dev.settings, with_bundled)?;
+    Bot::start_dev(setup).await
+}
+
+async fn invoke(dev: Dev, line: &str, who: As) -> Result<()> {
+    let bot = Bot::start_dev(dev).await?;
+    let progress: Arc<dyn crate::capabilities::ProgressSink> = Arc::new(StderrProgress);
+    let caller = who.caller();
+    let Some(request) = bot.dispatcher.request(line, Prefix::Optional) else {
+        bail!("give a command to run, e.g. 'echo hello'");
+    };
+    let mut response = bot
+        .dispatcher
+        .dispatch(&caller, request, progress.clone())
+        .await;
+    if let crate::dispatch::Kind::Confirm { token } = &response.kind {
+        eprintln!("(`invoke` confirms dangerous commands by itself)");
+        response = bot.dispatcher.confirm(&caller, token, true, progress).await;
+    }
+    crate::adapters::shell::show(&response);
+    if response.is_error() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+struct StderrProgress;
+impl crate::capabilities::ProgressSink for StderrProgress {
+    fn progress(&self, text: &str) {
+        eprintln!("… {text}");
+    }
+}
+
+fn config_or_default(config: Option<PathBuf>) -> PathBuf {
+    config.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+}
+
+fn load_config(config: Option<PathBuf>) -> Result<Loaded> {
+    bot::load_config_or_explain(&config_or_default(config))
+}
+

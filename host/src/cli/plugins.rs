@@ -1,0 +1,283 @@
+//! `chatops plugins …`: inspect, add, list, approve and remove plugins.
+
+use super::{config_or_default, load_config, PluginsCmd};
+use crate::config::edit::ConfigFile;
+use crate::config::{self, Loaded};
+use crate::dispatch::help;
+use crate::model::{Capability, PluginInfo, Setting};
+use crate::runtime::{sha256_hex, Runtime};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// What a plugin file says about itself.
+pub(super) struct Described {
+    pub info: PluginInfo,
+    pub settings: Vec<Setting>,
+    pub digest: String,
+}
+
+/// Describe a plugin file in a throwaway sandbox with nothing granted.
+pub(super) async fn describe(path: &Path) -> Result<Described> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let runtime = Runtime::new()?;
+    let compiled = runtime
+        .load(
+            &bytes,
+            &path.display().to_string(),
+            &config::Limits::default(),
+        )
+        .await?;
+    Ok(Described {
+        info: compiled.info.clone(),
+        settings: compiled.settings.clone(),
+        digest: compiled.digest.clone(),
+    })
+}
+
+/// The settings a plugin reads, for the admin.
+pub(super) fn print_settings(name: &str, settings: &[Setting]) {
+    if settings.is_empty() {
+        return;
+    }
+    println!("It reads these settings (chatops config {name} KEY VALUE; not secrets):");
+    for s in settings {
+        let required = if s.required { " (required)" } else { "" };
+        println!("  {}{required} — {}", s.key, s.description);
+    }
+}
+
+fn print_requests(name: &str, info: &crate::model::PluginInfo) {
+    if info.capabilities.is_empty() {
+        println!("It requests no capabilities.");
+        return;
+    }
+    println!("It requests:");
+    for r in &info.capabilities {
+        println!("  {} — {}", r.capability.describe(), r.reason);
+    }
+    println!("Nothing is granted until you grant it, e.g.:");
+    for r in &info.capabilities {
+        let cmd = match &r.capability {
+            Capability::Http(u) if u.contains("://") => format!("chatops grant {name} http {u}"),
+            Capability::Http(_) => format!("chatops grant {name} http https://SITE"),
+            Capability::Secret(s) => format!("chatops grant {name} secret {s}"),
+            Capability::Kv => format!("chatops grant {name} kv"),
+            Capability::Post(c) => format!("chatops grant {name} post {c}"),
+            Capability::Webhook(_) | Capability::Schedule(_) => continue,
+        };
+        println!("  {cmd}");
+    }
+}
+
+pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<()> {
+    match cmd {
+        PluginsCmd::Inspect { plugin, json } => {
+            let Described {
+                info,
+                settings,
+                digest,
+            } = describe(&plugin).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"sha256": digest, "info": info, "settings": settings})
+                    )?
+                );
+                return Ok(());
+            }
+            println!("{} {} — {}", info.name, info.version, info.description);
+            println!("sha256 {digest}");
+            println!("Commands:");
+            for c in &info.commands {
+                println!(
+                    "  {}\n",
+                    help::command("!", &info, c).replace('\n', "\n    ")
+                );
+            }
+            print_requests(&info.name, &info);
+            print_settings(&info.name, &settings);
+            Ok(())
+        }
+        PluginsCmd::Add { plugin } => {
+            let Described {
+                info,
+                settings,
+                digest,
+            } = describe(&plugin).await?;
+            let path = config_or_default(config);
+            let mut file = ConfigFile::open_or_new(&path)?;
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let rel = relative_to(&plugin, dir);
+            file.add_plugin(&info.name, &rel, &digest)?;
+            file.save()?;
+            println!(
+                "Added plugin `{}` {} from {rel} to {}",
+                info.name,
+                info.version,
+                path.display()
+            );
+            println!("Pinned sha256 {digest}");
+            print_requests(&info.name, &info);
+            print_settings(&info.name, &settings);
+            remember_requests(&path, &info.name, &digest, &info);
+            Ok(())
+        }
+        PluginsCmd::List => {
+            let loaded = load_config(config)?;
+            if loaded.config.plugins.is_empty() {
+                println!(
+                    "No plugins configured in {}. Add one with `chatops plugins add PATH`.",
+                    loaded.path.display()
+                );
+            }
+            for (name, p) in &loaded.config.plugins {
+                let file = loaded.resolve(&p.path);
+                let status = match std::fs::read(&file) {
+                    Err(_) => "missing file".to_string(),
+                    Ok(bytes) if sha256_hex(&bytes) == p.sha256 => "approved".to_string(),
+                    Ok(_) => format!("CHANGED: not running until `chatops plugins approve {name}`"),
+                };
+                println!(
+                    "{name}  {}  sha256 {}…  {status}",
+                    p.path.display(),
+                    &p.sha256.get(..12).unwrap_or(&p.sha256)
+                );
+                let g = &p.grants;
+                let mut grants: Vec<String> = g.http.iter().map(|h| format!("http {h}")).collect();
+                grants.extend(g.secrets.iter().map(|s| format!("secret {s}")));
+                grants.extend(g.post.iter().map(|s| format!("post {s}")));
+                if g.kv {
+                    grants.push("kv".into());
+                }
+                println!(
+                    "    grants: {}",
+                    if grants.is_empty() {
+                        "none".into()
+                    } else {
+                        grants.join(", ")
+                    }
+                );
+                if !p.config.is_empty() {
+                    let keys: Vec<&str> = p.config.keys().map(String::as_str).collect();
+                    println!("    settings: {}", keys.join(", "));
+                }
+            }
+            Ok(())
+        }
+        PluginsCmd::Approve { name } => {
+            let loaded = load_config(config.clone())?;
+            let pc = loaded
+                .config
+                .plugins
+                .get(&name)
+                .with_context(|| format!("no plugin `{name}` in {}", loaded.path.display()))?;
+            let file = loaded.resolve(&pc.path);
+            let Described { info, digest, .. } = describe(&file).await?;
+            if info.name != name {
+                bail!("{} now describes itself as `{}`, not `{name}`; remove `{name}` and add it again", file.display(), info.name);
+            }
+            if digest == pc.sha256 {
+                println!("`{name}` is already approved at sha256 {digest}.");
+                return Ok(());
+            }
+            println!(
+                "Approving `{name}` {}: sha256 {} → {digest}",
+                info.version, pc.sha256
+            );
+            let old = recall_requests(&loaded.path, &name, &pc.sha256);
+            let now: Vec<String> = info
+                .capabilities
+                .iter()
+                .map(|r| r.capability.describe())
+                .collect();
+            match old {
+                Some(old) => {
+                    let added: Vec<&String> = now.iter().filter(|c| !old.contains(c)).collect();
+                    let dropped: Vec<&String> = old.iter().filter(|c| !now.contains(c)).collect();
+                    if added.is_empty() && dropped.is_empty() {
+                        println!("Its requests did not change.");
+                    }
+                    for c in added {
+                        println!("  + now requests {c}");
+                    }
+                    for c in dropped {
+                        println!("  - no longer requests {c}");
+                    }
+                }
+                None => {
+                    println!("(the previous build's requests were not recorded; it requests now:)");
+                    for c in &now {
+                        println!("  {c}");
+                    }
+                }
+            }
+            let mut file = ConfigFile::open(&loaded.path)?;
+            file.set_digest(&name, &digest)?;
+            file.save()?;
+            remember_requests(&loaded.path, &name, &digest, &info);
+            println!("Approved. Its grants now apply to this build; a running host reloads it within a second.");
+            Ok(())
+        }
+        PluginsCmd::Remove { name } => {
+            let path = config_or_default(config);
+            let mut file = ConfigFile::open(&path)?;
+            file.remove_plugin(&name)?;
+            file.save()?;
+            println!("Removed `{name}` and its grants from {}.", path.display());
+            Ok(())
+        }
+    }
+}
+
+/// What a digest requested, kept in the store so `approve` can show what changed.
+fn remember_requests(config: &Path, name: &str, digest: &str, info: &crate::model::PluginInfo) {
+    let caps: Vec<String> = info
+        .capabilities
+        .iter()
+        .map(|r| r.capability.describe())
+        .collect();
+    if let Some(store) = open_store(config) {
+        if let Err(e) = store.kv_set(
+            "chatops.approvals",
+            &format!("{name}@{digest}"),
+            caps.join("\n").as_bytes(),
+        ) {
+            tracing::warn!("could not record the requests of {name}: {e}");
+        }
+    }
+}
+
+fn recall_requests(config: &Path, name: &str, digest: &str) -> Option<Vec<String>> {
+    let bytes = open_store(config)?
+        .kv_get("chatops.approvals", &format!("{name}@{digest}"))
+        .ok()??;
+    Some(
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+fn open_store(config: &Path) -> Option<crate::store::Store> {
+    let loaded = Loaded {
+        path: config.to_path_buf(),
+        config: crate::bot::load_config(config).ok()?.config,
+    };
+    crate::store::Store::open(&loaded.resolve(&loaded.config.host.store)).ok()
+}
+
+fn relative_to(file: &Path, dir: &Path) -> String {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (f, d) = (abs(file), abs(dir));
+    match f.strip_prefix(&d) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => f.display().to_string(),
+    }
+}
+

@@ -1,0 +1,113 @@
+//! Inbound events — a webhook request, a schedule firing — delivered to a plugin's
+//! `on-event`. The same limits, concurrency slots, exit (redaction), posting grants and
+//! audit as a command, under a system actor named for where the event came from.
+
+use super::invoke::{entry, Slot};
+use super::{Caller, Dispatcher};
+use crate::capabilities::chat;
+use crate::exit::{NoProgress, MAX_TEXT_BYTES};
+use crate::model::{CommandError, Event, User};
+use crate::runtime::{Call, CallResult};
+use std::sync::Arc;
+
+/// What became of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventOutcome {
+    /// Posts the plugin returned that reached their channel.
+    pub posted: usize,
+    /// `None` if the plugin handled the event; otherwise why not, redacted, for the sender
+    /// (a webhook answers 5xx with it) and the log.
+    pub error: Option<EventError>,
+    /// Refusals and redactions, for the admin.
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventError {
+    /// No such plugin is running (not configured, or disabled).
+    NoPlugin(String),
+    /// The plugin is at `max_concurrent`; the sender should retry.
+    Busy(String),
+    /// The plugin refused or failed, or its sandbox stopped it.
+    Failed(String),
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventError::NoPlugin(m) | EventError::Busy(m) | EventError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// How an event is named in the audit trail and the plugin's log lines.
+fn label(event: &Event) -> String {
+    match event {
+        Event::Webhook(w) => format!("webhook {} {}", w.method, w.path),
+        Event::Schedule(name) => format!("schedule {name}"),
+    }
+}
+
+impl Dispatcher {
+    /// Deliver `event` to plugin `plugin`'s `on-event` and post what it returns. `origin`
+    /// names the trigger (`webhook alertmanager`, `schedule nightly`, `cli`) for the audit
+    /// trail. Triggers check their own grants (a webhook's auth, a schedule's approval)
+    /// before they call this.
+    pub async fn deliver(&self, plugin: &str, event: Event, origin: &str) -> EventOutcome {
+        let actor = Caller {
+            user: User {
+                id: "system".into(),
+                name: format!("[{origin}]"),
+                roles: vec![],
+            },
+            channel: String::new(),
+            guild: None,
+        };
+        let what: String = label(&event).chars().take(200).collect();
+        let Some(p) = self.registry().plugins.get(plugin).cloned() else {
+            let why = match self.registry().disabled.get(plugin) {
+                Some(why) => format!("plugin `{plugin}` is disabled: {why}"),
+                None => format!("no plugin `{plugin}` is running"),
+            };
+            return EventOutcome { posted: 0, error: Some(EventError::NoPlugin(why)), notices: vec![] };
+        };
+        let exit = self.exit_for(&p, &what, Arc::new(NoProgress));
+        let audit = |error: Option<&EventError>, posted: usize| {
+            if let Some(store) = &self.store {
+                let (outcome, detail) = match error {
+                    None => ("ok", format!("{posted} post(s)")),
+                    Some(EventError::Busy(m)) => ("busy", m.clone()),
+                    Some(e) => ("failed", e.to_string()),
+                };
+                exit.audit(store, entry(&actor, plugin, &what, outcome, detail));
+            }
+        };
+        let Some(_slot) = Slot::take(&self.running, &p.name, p.limits.max_concurrent) else {
+            let max = p.limits.max_concurrent;
+            exit.notice(format!("plugin `{plugin}` hit max_concurrent = {max} while handling {what}; raise it under [plugins.{plugin}.limits] if this is normal load"));
+            let error = EventError::Busy(format!("plugin `{plugin}` is busy ({max} running); retry later"));
+            audit(Some(&error), 0);
+            return EventOutcome { posted: 0, error: Some(error), notices: exit.take_notices() };
+        };
+        let ctx = self.context(&p, &what, exit.clone());
+        let result = self.runtime.call(&p.compiled, ctx.clone(), Call::Event(event)).await;
+        let (posts, error) = match result {
+            Ok(CallResult::Event(Ok(posts))) => (posts, None),
+            Ok(CallResult::Event(Err(CommandError::Usage(m) | CommandError::Denied(m) | CommandError::Failed(m)))) => {
+                (vec![], Some(format!("plugin `{plugin}` could not handle {what}: {m}")))
+            }
+            Ok(_) => (vec![], Some(format!("plugin `{plugin}` answered {what} with the wrong kind of result"))),
+            Err(e) => (vec![], Some(format!("plugin `{plugin}` {e} while handling {what}"))),
+        };
+        let mut posted = 0;
+        for post in posts {
+            match chat::post(&ctx, &post.channel, &post.text).await {
+                Ok(()) => posted += 1,
+                Err(e) => exit.log(tracing::Level::WARN, &format!("a post from {what} did not go out: {e:?}")),
+            }
+        }
+        let error = error.map(|m| EventError::Failed(exit.chat(&m, MAX_TEXT_BYTES)));
+        audit(error.as_ref(), posted);
+        EventOutcome { posted, error, notices: exit.take_notices() }
+    }
+}
