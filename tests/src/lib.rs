@@ -3,6 +3,7 @@
 
 pub mod discord_fake;
 pub mod upstream;
+pub mod alertmanager;
 
 use chatops::bot::{Bot, Dev};
 use chatops::capabilities::{Grants, ProgressSink};

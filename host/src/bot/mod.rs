@@ -39,7 +39,8 @@ pub struct Dev {
 /// Returns every problem found.
 pub fn load_config(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
     let loaded = config::load(path)?;
-    let errors = crate::capabilities::validate(&loaded);
+    let mut errors = crate::capabilities::validate(&loaded);
+    errors.extend(crate::triggers::validate(&loaded));
     if errors.is_empty() {
         Ok(loaded)
     } else {
@@ -291,7 +292,10 @@ impl Bot {
                 name: name.clone(),
                 source: Source::File(path),
                 compiled,
-                grants: Arc::new(Grants::from_config(&pc.grants)),
+                grants: Arc::new(Grants {
+                    schedules: pc.schedules.clone(),
+                    ..Grants::from_config(&pc.grants)
+                }),
                 limits,
                 access: pc.access.clone(),
                 settings: Arc::new(Settings::from_config(&pc.config)),

@@ -38,13 +38,17 @@ macro_rules! capabilities {
 
 capabilities!(log, chat, secrets, kv, http, config);
 
-/// What a plugin was granted (for the digest it was loaded with).
+/// What a plugin was granted (for the digest it was loaded with). Webhooks and schedules
+/// are not sandbox imports: the triggers read them (`crate::triggers`).
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     pub http: Vec<http::HttpGrant>,
     pub secrets: Vec<String>,
     pub post: Vec<String>,
     pub kv: bool,
+    pub webhooks: std::collections::BTreeMap<String, crate::config::WebhookGrant>,
+    /// Schedule name → `default`, a cron expression, or `off`.
+    pub schedules: std::collections::BTreeMap<String, String>,
 }
 
 impl Grants {
@@ -60,6 +64,8 @@ impl Grants {
             secrets: g.secrets.clone(),
             post: g.post.clone(),
             kv: g.kv,
+            webhooks: g.webhooks.clone(),
+            schedules: Default::default(),
         }
     }
 }

@@ -42,6 +42,82 @@ pub(super) async fn grant(
     Ok(())
 }
 
+/// How `chatops grant … webhook|schedule` was asked to grant.
+pub(super) struct TriggerGrant {
+    pub bearer: Option<String>,
+    pub hmac: Option<String>,
+    pub cron: Option<String>,
+}
+
+/// `chatops grant|revoke PLUGIN webhook NAME` and `… schedule NAME`; `way` is `None` to revoke.
+pub(super) fn grant_trigger(
+    config: Option<PathBuf>,
+    plugin: &str,
+    kind: &str,
+    name: Option<&str>,
+    way: Option<TriggerGrant>,
+) -> Result<()> {
+    let Some(name) = name else {
+        bail!("`{kind}` needs the name the plugin requests (chatops plugins inspect shows it)");
+    };
+    if !crate::config::is_valid_name(name) {
+        bail!("`{name}` is not a {kind} name: 1-32 characters of a-z, 0-9, - and _");
+    }
+    let path = config_or_default(config);
+    let mut file = ConfigFile::open(&path)?;
+    match (kind, way) {
+        ("webhook", Some(way)) => {
+            if way.cron.is_some() {
+                bail!("--cron is for schedules");
+            }
+            let (field, secret, how) = match (way.bearer, way.hmac) {
+                (Some(_), Some(_)) => bail!("give --bearer or --hmac, not both"),
+                (None, Some(s)) => ("hmac_sha256", s, "sign the body: X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body with"),
+                (Some(s), None) => ("bearer", s, "send Authorization: Bearer <the value of"),
+                (None, None) => ("bearer", format!("{name}-token"), "send Authorization: Bearer <the value of"),
+            };
+            file.grant_webhook(plugin, name, field, &secret)?;
+            file.save()?;
+            println!("Granted webhook `{name}` to `{plugin}`: POST /hooks/{plugin}/{name}. Senders {how} secret `{secret}`>.");
+            println!("Give the secret a value with your secrets provider ([secrets] in the config), and set [webhooks] listen to serve hooks.");
+        }
+        ("schedule", Some(way)) => {
+            if way.bearer.is_some() || way.hmac.is_some() {
+                bail!("--bearer and --hmac are for webhooks");
+            }
+            let value = match way.cron {
+                Some(c) => {
+                    crate::runtime::validate::parse_cron(&c).map_err(anyhow::Error::msg)?;
+                    c
+                }
+                None => "default".to_string(),
+            };
+            file.set_schedule(plugin, name, &value)?;
+            file.save()?;
+            let when = if value == "default" { "at the time the plugin declares".to_string() } else { format!("at `{value}`") };
+            println!("Schedule `{name}` of `{plugin}` runs {when}; `chatops schedules` shows when it fires next.");
+        }
+        ("webhook", None) => {
+            if file.revoke_webhook(plugin, name)? {
+                file.save()?;
+                println!("Revoked webhook `{name}` from `{plugin}`: /hooks/{plugin}/{name} now answers 404.");
+            } else {
+                println!("`{plugin}` did not have webhook `{name}`.");
+            }
+        }
+        (_, None) => {
+            if file.remove_schedule(plugin, name)? {
+                file.save()?;
+                println!("Schedule `{name}` of `{plugin}` no longer runs.");
+            } else {
+                println!("`{plugin}` had no schedule `{name}` in the config.");
+            }
+        }
+        (other, _) => bail!("`{other}` is not a trigger"),
+    }
+    Ok(())
+}
+
 /// `chatops config PLUGIN [KEY [VALUE]] [--unset]`.
 pub(super) async fn settings(
     config: Option<PathBuf>,

@@ -87,11 +87,22 @@ pub enum Cmd {
     /// Manage the plugins in the configuration.
     #[command(subcommand)]
     Plugins(PluginsCmd),
-    /// Grant a plugin a capability: `http URL`, `secret NAME`, `post CHANNEL` or `kv`.
+    /// Grant a plugin a capability: `http URL`, `secret NAME`, `post CHANNEL`, `kv`,
+    /// `webhook NAME` (senders authenticate with --bearer or --hmac SECRET; default: bearer
+    /// with secret NAME-token) or `schedule NAME` (at its own time, or --cron).
     Grant {
         plugin: String,
         kind: String,
         value: Option<String>,
+        /// webhook: senders send `Authorization: Bearer <this secret>`.
+        #[arg(long, value_name = "SECRET")]
+        bearer: Option<String>,
+        /// webhook: senders sign the body, `X-Hub-Signature-256: sha256=<HMAC with this secret>`.
+        #[arg(long, value_name = "SECRET")]
+        hmac: Option<String>,
+        /// schedule: run at this cron time instead of the plugin's own.
+        #[arg(long, value_name = "CRON")]
+        cron: Option<String>,
     },
     /// Take a capability back.
     Revoke {
@@ -111,6 +122,12 @@ pub enum Cmd {
     },
     /// Validate the configuration and show what each plugin requests versus what it was granted.
     Check,
+    /// List every schedule: its plugin, time, whether it runs, and when it fires next.
+    Schedules,
+    /// Send a file to a plugin's webhook on the running host, authenticated the way its
+    /// grant says (`chatops webhook send alerts alertmanager alert.json`).
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
     /// Show the audit trail: who ran what, where, and how it went.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -136,6 +153,22 @@ pub enum Cmd {
         line: String,
         #[arg(long, default_value_t = 2000)]
         iterations: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookCmd {
+    /// POST FILE (or `-` for standard input) to /hooks/PLUGIN/NAME.
+    Send {
+        plugin: String,
+        name: String,
+        file: PathBuf,
+        /// A header, `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The host's address (default: `[webhooks] listen` of the config).
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -252,6 +285,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         Cmd::Run(who) => run(config, who).await,
         Cmd::Shell { who, dev } => {
             let bot = start(config, dev, true).await?;
+            let _triggers = start_triggers(&bot).await?;
             crate::adapters::shell::run(bot, who.caller()).await
         }
         Cmd::Invoke {
@@ -291,12 +325,32 @@ pub async fn main(cli: Cli) -> Result<()> {
             plugin,
             kind,
             value,
-        } => admin::grant(config, &plugin, &kind, value.as_deref(), true).await,
+            bearer,
+            hmac,
+            cron,
+        } => match kind.as_str() {
+            "webhook" | "schedule" => {
+                let way = admin::TriggerGrant { bearer, hmac, cron };
+                admin::grant_trigger(config, &plugin, &kind, value.as_deref(), Some(way))
+            }
+            _ => admin::grant(config, &plugin, &kind, value.as_deref(), true).await,
+        },
         Cmd::Revoke {
             plugin,
             kind,
             value,
-        } => admin::grant(config, &plugin, &kind, value.as_deref(), false).await,
+        } => match kind.as_str() {
+            "webhook" | "schedule" => admin::grant_trigger(config, &plugin, &kind, value.as_deref(), None),
+            _ => admin::grant(config, &plugin, &kind, value.as_deref(), false).await,
+        },
+        Cmd::Schedules => trigger::schedules(config).await,
+        Cmd::Webhook(WebhookCmd::Send {
+            plugin,
+            name,
+            file,
+            headers,
+            to,
+        }) => trigger::send(config, &plugin, &name, &file, &headers, to).await,
         Cmd::Config {
             plugin,
             key,
@@ -314,8 +368,18 @@ pub async fn main(cli: Cli) -> Result<()> {
     }
 }
 
+/// Webhooks and schedules for a host started from a config (only the clock without one).
+async fn start_triggers(bot: &Arc<Bot>) -> Result<crate::triggers::Triggers> {
+    let loaded = match &bot.config {
+        Some(path) => Some(bot::load_config_or_explain(path)?),
+        None => None,
+    };
+    crate::triggers::start(bot.dispatcher.clone(), loaded.as_ref()).await
+}
+
 async fn run(config: Option<PathBuf>, who: As) -> Result<()> {
     let bot = Bot::start(config.as_deref()).await?;
+    let _triggers = start_triggers(&bot).await?;
     match crate::adapters::discord::token(&bot, config.as_deref())? {
         Some(token) => crate::adapters::discord::run(bot, config.as_deref(), token).await,
         None => {

@@ -164,6 +164,62 @@ impl ConfigFile {
         Ok(true)
     }
 
+    /// Grant hook `hook`, authenticated by `way` (`bearer` or `hmac_sha256`) with the secret
+    /// `secret`. Returns the previous grant's text if it replaced one.
+    pub fn grant_webhook(
+        &mut self,
+        name: &str,
+        hook: &str,
+        way: &str,
+        secret: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let grants = self.grants(name)?;
+        let hooks = grants
+            .entry("webhooks")
+            .or_insert_with(|| {
+                let mut t = Table::new();
+                t.set_implicit(true);
+                Item::Table(t)
+            })
+            .as_table_like_mut()
+            .ok_or_else(|| anyhow::anyhow!("`plugins.{name}.grants.webhooks` is not a table"))?;
+        let before = hooks.get(hook).map(|i| i.to_string().trim().to_string());
+        let mut t = Table::new();
+        t[way] = value(secret);
+        hooks.insert(hook, Item::Table(t));
+        Ok(before)
+    }
+
+    /// Returns false if the hook was not granted.
+    pub fn revoke_webhook(&mut self, name: &str, hook: &str) -> anyhow::Result<bool> {
+        let grants = self.grants(name)?;
+        let Some(hooks) = grants.get_mut("webhooks").and_then(Item::as_table_like_mut) else {
+            return Ok(false);
+        };
+        Ok(hooks.remove(hook).is_some())
+    }
+
+    /// `[plugins.NAME.schedules] SCHEDULE = "VALUE"` (`default`, `off` or a cron).
+    pub fn set_schedule(&mut self, name: &str, schedule: &str, text: &str) -> anyhow::Result<()> {
+        let plugin = self.plugin(name)?;
+        let table = plugin
+            .entry("schedules")
+            .or_insert_with(|| Item::Table(Table::new()))
+            .as_table_like_mut()
+            .ok_or_else(|| anyhow::anyhow!("`plugins.{name}.schedules` is not a table"))?;
+        table.insert(schedule, value(text));
+        Ok(())
+    }
+
+    /// Returns false if the schedule was not in the config.
+    pub fn remove_schedule(&mut self, name: &str, schedule: &str) -> anyhow::Result<bool> {
+        let plugin = self.plugin(name)?;
+        let Some(table) = plugin.get_mut("schedules").and_then(Item::as_table_like_mut) else {
+            return Ok(false);
+        };
+        Ok(table.remove(schedule).is_some())
+    }
+
     /// Set `[plugins.NAME.config] KEY = "VALUE"`. Returns the previous value, if any.
     pub fn set_setting(
         &mut self,
@@ -282,6 +338,15 @@ http = ["https://releases.example.com/api"]
             Some("https://ci2.example.com")
         );
         assert!(f.unset_setting("deploy", "url").unwrap());
+        assert_eq!(f.grant_webhook("deploy", "ci", "bearer", "ci-token").unwrap(), None);
+        assert!(f.grant_webhook("deploy", "ci", "hmac_sha256", "ci-secret").unwrap().is_some());
+        f.set_schedule("deploy", "nightly", "0 2 * * *").unwrap();
+        let parsed: crate::config::Config = toml::from_str(&f.doc.to_string()).unwrap();
+        let ci = &parsed.plugins["deploy"].grants.webhooks["ci"];
+        assert_eq!((ci.bearer.as_deref(), ci.hmac_sha256.as_deref()), (None, Some("ci-secret")));
+        assert_eq!(parsed.plugins["deploy"].schedules["nightly"], "0 2 * * *");
+        assert!(f.revoke_webhook("deploy", "ci").unwrap());
+        assert!(f.remove_schedule("deploy", "nightly").unwrap());
         assert!(!f.unset_setting("deploy", "url").unwrap());
         f.remove_plugin("echo").unwrap();
         assert!(!f.doc.to_string().contains("echo"));

@@ -86,7 +86,37 @@ pub struct Config {
     #[serde(default)]
     pub discord: DiscordConfig,
     #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// The inbound webhook listener (`POST /hooks/PLUGIN/NAME`); off unless `listen` is set.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// `127.0.0.1:8686`; behind a TLS-terminating proxy for anything not on loopback.
+    pub listen: Option<String>,
+    /// Largest body accepted; more is refused with 413.
+    pub max_body_bytes: u64,
+    /// Requests per minute per hook; more are refused with 429.
+    pub per_minute: u32,
+    /// Time a client has to send its request headers, ms.
+    pub header_timeout_ms: u64,
+    /// Time a client has to send its body, ms.
+    pub body_timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            listen: None,
+            max_body_bytes: 1024 * 1024,
+            per_minute: 120,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -100,6 +130,8 @@ pub struct HostConfig {
     pub bundled_plugins: bool,
     /// Who may run every command and see every plugin, by user id or role.
     pub admins: Access,
+    /// The time zone schedules are read in (an IANA name like `Europe/Paris`); UTC if unset.
+    pub timezone: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -109,6 +141,7 @@ impl Default for HostConfig {
             store: PathBuf::from("chatops.db"),
             bundled_plugins: false,
             admins: Access::default(),
+            timezone: None,
         }
     }
 }
@@ -171,6 +204,10 @@ pub struct PluginConfig {
     /// Settings the plugin reads through `wasi:config/store` (never secrets).
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// The plugin's schedules that run: name → `"default"` (the cron it declares), a cron
+    /// expression of the admin's, or `"off"`.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -180,6 +217,18 @@ pub struct GrantsConfig {
     pub secrets: Vec<String>,
     pub post: Vec<String>,
     pub kv: bool,
+    /// Inbound hooks `POST /hooks/PLUGIN/NAME`, each with how the sender authenticates.
+    pub webhooks: BTreeMap<String, WebhookGrant>,
+}
+
+/// How a webhook's sender proves itself: exactly one, naming a secret from `[secrets]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookGrant {
+    /// `Authorization: Bearer <secret>` (what Alertmanager sends).
+    pub bearer: Option<String>,
+    /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` (GitHub's scheme).
+    pub hmac_sha256: Option<String>,
 }
 
 /// A config problem: where it is, what is wrong, and what to do.

@@ -5,7 +5,7 @@
 use super::invoke::{entry, Slot};
 use super::{Caller, Dispatcher};
 use crate::capabilities::chat;
-use crate::exit::{NoProgress, MAX_TEXT_BYTES};
+use crate::exit::{Exit, NoProgress, MAX_TEXT_BYTES};
 use crate::model::{CommandError, Event, User};
 use crate::runtime::{Call, CallResult};
 use std::sync::Arc;
@@ -43,8 +43,20 @@ impl std::fmt::Display for EventError {
 /// How an event is named in the audit trail and the plugin's log lines.
 fn label(event: &Event) -> String {
     match event {
-        Event::Webhook(w) => format!("webhook {} {}", w.method, w.path),
+        Event::Webhook(w) => format!("webhook {} {} ({} bytes)", w.method, w.path, w.body.len()),
         Event::Schedule(name) => format!("schedule {name}"),
+    }
+}
+
+fn system(origin: &str) -> Caller {
+    Caller {
+        user: User {
+            id: "system".into(),
+            name: format!("[{origin}]"),
+            roles: vec![],
+        },
+        channel: String::new(),
+        guild: None,
     }
 }
 
@@ -54,15 +66,7 @@ impl Dispatcher {
     /// trail. Triggers check their own grants (a webhook's auth, a schedule's approval)
     /// before they call this.
     pub async fn deliver(&self, plugin: &str, event: Event, origin: &str) -> EventOutcome {
-        let actor = Caller {
-            user: User {
-                id: "system".into(),
-                name: format!("[{origin}]"),
-                roles: vec![],
-            },
-            channel: String::new(),
-            guild: None,
-        };
+        let actor = system(origin);
         let what: String = label(&event).chars().take(200).collect();
         let Some(p) = self.registry().plugins.get(plugin).cloned() else {
             let why = match self.registry().disabled.get(plugin) {
@@ -109,5 +113,14 @@ impl Dispatcher {
         let error = error.map(|m| EventError::Failed(exit.chat(&m, MAX_TEXT_BYTES)));
         audit(error.as_ref(), posted);
         EventOutcome { posted, error, notices: exit.take_notices() }
+    }
+
+    /// Audit a trigger's refusal before any plugin ran (a webhook's 401, 404, 429, …).
+    /// The detail passes the exit like every audit row.
+    pub fn audit_refused(&self, plugin: &str, origin: &str, what: &str, outcome: &str, detail: &str) {
+        if let Some(store) = &self.store {
+            let exit = Exit::quiet(plugin);
+            exit.audit(store, entry(&system(origin), plugin, what, outcome, detail.to_string()));
+        }
     }
 }

@@ -13,7 +13,7 @@ pub mod parse;
 mod registry;
 
 pub use confirm::CONFIRM_TTL;
-pub use events::EventOutcome;
+pub use events::{EventError, EventOutcome};
 
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::{Grants, Poster, ProgressSink};
@@ -191,6 +191,17 @@ impl Dispatcher {
 
     fn registry(&self) -> Arc<Registry> {
         read(&self.registry).clone()
+    }
+
+    /// The running plugin called `name`.
+    pub fn plugin(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry().plugins.get(name).cloned()
+    }
+
+    /// A secret's value from the configured providers, for triggers that authenticate
+    /// senders (never handed to a plugin that was not granted it).
+    pub fn secret(&self, name: &str) -> Option<String> {
+        read(&self.secrets).lookup(name)
     }
 
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {

@@ -2,7 +2,7 @@
 //! checked at load so a bad plugin is refused with a reason instead of failing at Discord.
 
 use crate::config::is_valid_name;
-use crate::model::{Command, OptionKind, PluginInfo, Setting};
+use crate::model::{Capability, Command, OptionKind, PluginInfo, Setting};
 
 pub const RESERVED: &[&str] = &["help"];
 
@@ -16,6 +16,19 @@ pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
     if info.version.trim().is_empty() {
         return Err("its version is empty (use env!(\"CARGO_PKG_VERSION\"))".into());
     }
+    for r in &info.capabilities {
+        if let Capability::Schedule(s) = &r.capability {
+            if !is_valid_name(&s.name) {
+                return Err(format!("schedule `{}`: the name must be 1-32 characters of a-z, 0-9, - and _", s.name));
+            }
+            parse_cron(&s.cron).map_err(|e| format!("schedule `{}`: {e}", s.name))?;
+        }
+        if let Capability::Webhook(name) = &r.capability {
+            if !is_valid_name(name) {
+                return Err(format!("webhook `{name}`: the name must be 1-32 characters of a-z, 0-9, - and _"));
+            }
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for c in &info.commands {
         command(c).map_err(|e| format!("command `{}`: {e}", c.name))?;
@@ -24,6 +37,15 @@ pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A cron expression: five fields (minute hour day-of-month month day-of-week), or six
+/// with seconds first. `@hourly`, `@daily` and friends work too.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    croner::Cron::new(text.trim())
+        .with_seconds_optional()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a cron expression ({e}); write five fields like \"0 9 * * 1-5\" (09:00 on weekdays), or six with seconds first"))
 }
 
 /// The settings a plugin declares: named like config keys, each once, each described.

@@ -33,9 +33,20 @@ impl Plugin for Probe {
                 Command::new("setting", "Read a setting")
                     .option(CommandOption::string("key", "which").required()),
             )
+            .request(Capability::Webhook("tokened".into()), "a hook with a bearer token")
+            .request(Capability::Webhook("signed".into()), "a hook with a signed body")
+            .request(Capability::Webhook("spare".into()), "a hook nobody grants")
+            .request(schedule("tick"), "posts every second")
+            .request(schedule("boom"), "fails every second")
+            .request(schedule("slow"), "takes longer than a second")
+            .request(Capability::Post("ops".into()), "event results")
             .http("http://127.0.0.1", "the fake upstream in tests")
             .secret("api-token", "authenticates to the upstream")
             .request(Capability::Kv, "counts calls")
+    }
+
+    fn on_event(event: Event) -> Result<Vec<Post>, CommandError> {
+        Probe::event(event)
     }
 
     fn settings() -> Vec<Setting> {
@@ -92,6 +103,13 @@ impl Plugin for Probe {
     }
 }
 
+fn schedule(name: &str) -> Capability {
+    Capability::Schedule(ScheduleSpec {
+        name: name.into(),
+        cron: "* * * * * *".into(),
+    })
+}
+
 fn fetch(url: &str) -> String {
     let token = secret("api-token").ok();
     let mut req = Request::get(url);
@@ -102,6 +120,31 @@ fn fetch(url: &str) -> String {
         Ok(r) => format!("status={} body={}", r.status, r.text()),
         Err(HttpError::Denied(u)) => format!("denied {u}"),
         Err(e) => format!("error {e}"),
+    }
+}
+
+impl Probe {
+    fn event(event: Event) -> Result<Vec<Post>, CommandError> {
+        let post = |text: String| Ok(vec![Post { channel: "ops".into(), text }]);
+        match event {
+            Event::Schedule(name) if name == "boom" => Err(CommandError::failed("boom went the schedule")),
+            Event::Schedule(name) if name == "slow" => {
+                std::thread::sleep(std::time::Duration::from_millis(2500));
+                post("slow done".into())
+            }
+            Event::Schedule(name) => post(name),
+            Event::Webhook(w) => {
+                let names: Vec<&str> = w.headers.iter().map(|(k, _)| k.as_str()).collect();
+                post(format!(
+                    "{} {} {}: {} [{}]",
+                    w.method,
+                    w.path,
+                    w.body.len(),
+                    String::from_utf8_lossy(&w.body),
+                    names.join(",")
+                ))
+            }
+        }
     }
 }
 
