@@ -42,6 +42,12 @@ async fn host(cfg: &Path) -> (Chat, chatops::triggers::Triggers, Arc<Posts>) {
     (chat, triggers, posts)
 }
 
+async fn cli(args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["chatops"];
+    argv.extend_from_slice(args);
+    chatops::cli::main(<chatops::cli::Cli as clap::Parser>::parse_from(argv)).await
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -161,6 +167,12 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
     assert!(took < Duration::from_secs(8), "the slow client held the connection for {took:?}");
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
 
+    // `chatops webhook send` authenticates the way the grant says.
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, "{\"from\":\"cli\"}").unwrap();
+    cli(&["--config", cfg.to_str().unwrap(), "webhook", "send", "probe", "signed", file.to_str().unwrap(), "--to", &addr.to_string()]).await.unwrap();
+    assert!(posts.0.lock().unwrap().iter().any(|(_, t)| t.starts_with("POST /signed 14: {\"from\":\"cli\"}")), "{:?}", posts.0.lock().unwrap());
+
     // Over the per-minute rate: 429 with Retry-After.
     let mut last = 0;
     for _ in 0..40 {
@@ -192,6 +204,7 @@ async fn schedules_fire_fail_alone_and_never_stack() {
         "",
         "[plugins.probe.grants]\npost = [\"ops\"]\n[plugins.probe.schedules]\ntick = \"default\"\nboom = \"default\"\nslow = \"default\"\n",
     );
+    cli(&["--config", cfg.to_str().unwrap(), "schedules"]).await.unwrap();
     let (chat, triggers, posts) = host(&cfg).await;
     let count = |text: &str| posts.0.lock().unwrap().iter().filter(|(_, t)| t == text).count();
     let deadline = Instant::now() + WAIT;
@@ -241,14 +254,8 @@ async fn alertmanager_alerts_reach_the_channel_and_silences_reach_alertmanager()
     let am = Alertmanager::start(&format!("http://{addr}/hooks/alerts/alertmanager"), TOKEN).await;
     // The admin points the plugin at Alertmanager and lets it reach the API.
     let c = cfg.to_str().unwrap();
-    for args in [
-        vec!["config", "alerts", "url", am.url.as_str()],
-        vec!["grant", "alerts", "http", am.url.as_str()],
-    ] {
-        let mut argv = vec!["chatops", "--config", c];
-        argv.extend(args);
-        chatops::cli::main(<chatops::cli::Cli as clap::Parser>::parse_from(argv)).await.unwrap();
-    }
+    cli(&["--config", c, "config", "alerts", "url", &am.url]).await.unwrap();
+    cli(&["--config", c, "grant", "alerts", "http", &am.url]).await.unwrap();
     chat.bot.reload_if_changed().await;
 
     let posted = |needle: &'static str| {

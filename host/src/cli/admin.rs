@@ -243,9 +243,15 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
             .chain(pc.grants.secrets.iter().map(|s| format!("secret {s}")))
             .chain(pc.grants.post.iter().map(|c| format!("post {c}")))
             .chain(pc.grants.kv.then(|| "kv".to_string()))
+            .chain(pc.grants.webhooks.keys().map(|h| format!("webhook {h}")))
+            .chain(pc.schedules.iter().filter(|(_, v)| *v != "off").map(|(n, _)| format!("schedule {n}")))
             .collect();
         for r in &info.capabilities {
-            let want = r.capability.describe();
+            let shown = r.capability.describe();
+            let want = match &r.capability {
+                Capability::Schedule(sched) => format!("schedule {}", sched.name),
+                _ => shown.clone(),
+            };
             let mark = match &r.capability {
                 Capability::Http(_) => {
                     if pc.grants.http.is_empty() {
@@ -257,7 +263,7 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
                 _ if granted.contains(&want) => "granted",
                 _ => "not granted",
             };
-            println!("    requests {want} — {} [{mark}]", r.reason);
+            println!("    requests {shown} — {} [{mark}]", r.reason);
         }
         for g in &granted {
             println!("    granted  {g}");

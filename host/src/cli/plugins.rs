@@ -62,8 +62,12 @@ fn print_requests(name: &str, info: &crate::model::PluginInfo) {
             Capability::Http(_) => format!("chatops grant {name} http https://SITE"),
             Capability::Secret(s) => format!("chatops grant {name} secret {s}"),
             Capability::Kv => format!("chatops grant {name} kv"),
-            Capability::Post(c) => format!("chatops grant {name} post {c}"),
-            Capability::Webhook(_) | Capability::Schedule(_) => continue,
+            Capability::Post(c) if c.chars().all(|ch| ch.is_ascii_digit()) => {
+                format!("chatops grant {name} post {c}")
+            }
+            Capability::Post(_) => format!("chatops grant {name} post CHANNEL_ID"),
+            Capability::Webhook(h) => format!("chatops grant {name} webhook {h}   # senders use Authorization: Bearer <secret {h}-token>; or --hmac SECRET"),
+            Capability::Schedule(s) => format!("chatops grant {name} schedule {}   # at `{}`, or --cron", s.name, s.cron),
         };
         println!("  {cmd}");
     }
@@ -153,6 +157,8 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
                 if g.kv {
                     grants.push("kv".into());
                 }
+                grants.extend(g.webhooks.keys().map(|h| format!("webhook {h}")));
+                grants.extend(p.schedules.iter().map(|(s, v)| format!("schedule {s} ({v})")));
                 println!(
                     "    grants: {}",
                     if grants.is_empty() {
