@@ -3,19 +3,17 @@
 //! settings, `check` and `audit`.
 
 mod admin;
+mod dev;
 mod plugins;
 mod trigger;
 
-use crate::bot::{self, Bot, Dev};
-use crate::capabilities::http::HttpGrant;
-use crate::capabilities::Grants;
+use crate::bot::{self, Bot};
 use crate::config::{self, Loaded};
-use crate::dispatch::{Caller, Prefix};
+use crate::dispatch::Caller;
 use crate::model::User;
 use crate::triggers::manual::Manual;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -238,42 +236,6 @@ pub struct DevArgs {
     pub settings: Vec<String>,
 }
 
-fn dev_setup(
-    plugins: Vec<PathBuf>,
-    http: &[String],
-    secrets: &[String],
-    settings: &[String],
-    with_bundled: bool,
-) -> Result<Dev> {
-    let mut settings_map = BTreeMap::new();
-    for s in settings {
-        let (k, v) = s
-            .split_once('=')
-            .with_context(|| format!("--setting `{s}`: write KEY=VALUE"))?;
-        settings_map.insert(k.to_string(), v.to_string());
-    }
-    let mut grants = Grants::default();
-    for h in http {
-        grants.http.push(h.parse::<HttpGrant>()?);
-    }
-    let mut values = HashMap::new();
-    for s in secrets {
-        let (k, v) = s
-            .split_once('=')
-            .with_context(|| format!("--secret `{s}`: write NAME=VALUE"))?;
-        grants.secrets.push(k.to_string());
-        values.insert(k.to_string(), v.to_string());
-    }
-    grants.kv = true;
-    Ok(Dev {
-        plugins,
-        grants,
-        secrets: values,
-        settings: settings_map,
-        with_bundled,
-    })
-}
-
 pub async fn main(cli: Cli) -> Result<()> {
     let config = bot::config_path(cli.config.as_deref());
     match cli.command.unwrap_or(Cmd::Run(As {
@@ -284,7 +246,7 @@ pub async fn main(cli: Cli) -> Result<()> {
     })) {
         Cmd::Run(who) => run(config, who).await,
         Cmd::Shell { who, dev } => {
-            let bot = start(config, dev, true).await?;
+            let bot = dev::start(config, dev, true).await?;
             let _triggers = start_triggers(&bot).await?;
             crate::adapters::shell::run(bot, who.caller()).await
         }
@@ -296,8 +258,8 @@ pub async fn main(cli: Cli) -> Result<()> {
             secrets,
             settings,
         } => {
-            let dev = dev_setup(vec![plugin], &http, &secrets, &settings, false)?;
-            invoke(dev, &line, who).await
+            let dev = dev::dev_setup(vec![plugin], &http, &secrets, &settings, false)?;
+            dev::invoke(dev, &line, who).await
         }
         Cmd::Trigger {
             plugin,
@@ -318,7 +280,7 @@ pub async fn main(cli: Cli) -> Result<()> {
                 },
                 other => bail!("`{other}` is not an event kind: use `schedule NAME` or `webhook PATH`"),
             };
-            trigger::trigger(start(config, dev, false).await?, &plugin, what).await
+            trigger::trigger(dev::start(config, dev, false).await?, &plugin, what).await
         }
         Cmd::Plugins(p) => plugins::plugins(config, p).await,
         Cmd::Grant {
@@ -386,47 +348,6 @@ async fn run(config: Option<PathBuf>, who: As) -> Result<()> {
             eprintln!("No Discord token (set DISCORD_TOKEN to connect): starting the local shell instead.");
             crate::adapters::shell::run(bot, who.caller()).await
         }
-    }
-}
-
-/// The configured host, or the --plugin files with their fake grants.
-async fn start(config: Option<PathBuf>, dev: DevArgs, with_bundled: bool) -> Result<Arc<Bot>> {
-    if dev.plugins.is_empty() {
-        if !dev.http.is_empty() || !dev.secrets.is_empty() || !dev.settings.is_empty() {
-            bail!("--http, --secret and --setting apply to --plugin files; for configured plugins use `chatops grant` and `chatops config`");
-        }
-        return Bot::start(config.as_deref()).await;
-    }
-    let setup = dev_setup(dev.plugins, &dev.http, &dev.secrets, &dev.settings, with_bundled)?;
-    Bot::start_dev(setup).await
-}
-
-async fn invoke(dev: Dev, line: &str, who: As) -> Result<()> {
-    let bot = Bot::start_dev(dev).await?;
-    let progress: Arc<dyn crate::capabilities::ProgressSink> = Arc::new(StderrProgress);
-    let caller = who.caller();
-    let Some(request) = bot.dispatcher.request(line, Prefix::Optional) else {
-        bail!("give a command to run, e.g. 'echo hello'");
-    };
-    let mut response = bot
-        .dispatcher
-        .dispatch(&caller, request, progress.clone())
-        .await;
-    if let crate::dispatch::Kind::Confirm { token } = &response.kind {
-        eprintln!("(`invoke` confirms dangerous commands by itself)");
-        response = bot.dispatcher.confirm(&caller, token, true, progress).await;
-    }
-    crate::adapters::shell::show(&response);
-    if response.is_error() {
-        std::process::exit(1);
-    }
-    Ok(())
-}
-
-struct StderrProgress;
-impl crate::capabilities::ProgressSink for StderrProgress {
-    fn progress(&self, text: &str) {
-        eprintln!("… {text}");
     }
 }
 

@@ -117,6 +117,13 @@ impl Dispatcher {
                 ))
             }
         };
+        if !accept {
+            let r = Response::new(
+                Kind::Cancelled,
+                format!("Cancelled `{}{}`; nothing ran.", p.shown, p.line),
+            );
+            return self.audit_only(caller, &p.plugin, &p.line, r);
+        }
         let reg = self.registry();
         let Some(plugin) = reg.plugins.get(&p.plugin).cloned() else {
             let why = match reg.disabled.get(&p.plugin) {
@@ -126,13 +133,6 @@ impl Dispatcher {
             let r = Response::new(Kind::Denied, format!("`{}{}` did not run: {why}.", p.shown, p.line));
             return self.audit_only(caller, &p.plugin, &p.line, r);
         };
-        if !accept {
-            let r = Response::new(
-                Kind::Cancelled,
-                format!("Cancelled `{}{}`; nothing ran.", p.shown, p.line),
-            );
-            return self.refuse(caller, &plugin, &p.line, r);
-        }
         if plugin.compiled.digest != p.digest {
             let r = Response::new(Kind::Denied, format!(
                 "`{}{}` did not run: plugin `{}` was replaced by another build (sha256 {}…) after you were asked. Run the command again to confirm what would run now.",
@@ -157,5 +157,4 @@ impl Dispatcher {
         self.run(&p.shown, caller, plugin, p.invocation, &p.line, progress)
             .await
     }
-
 }

@@ -103,13 +103,22 @@ impl Dispatcher {
             Ok(_) => (vec![], Some(format!("plugin `{plugin}` answered {what} with the wrong kind of result"))),
             Err(e) => (vec![], Some(format!("plugin `{plugin}` {e} while handling {what}"))),
         };
-        let mut posted = 0;
+        let (mut posted, mut undelivered) = (0, 0);
         for post in posts {
             match chat::post(&ctx, &post.channel, &post.text).await {
                 Ok(()) => posted += 1,
-                Err(e) => exit.log(tracing::Level::WARN, &format!("a post from {what} did not go out: {e:?}")),
+                // Refused by its grant: the notice tells the admin; a retry would not help.
+                Err(crate::model::bindings::chatops::plugin::chat::ChatError::NotGranted(_)) => {}
+                Err(e) => {
+                    undelivered += 1;
+                    exit.log(tracing::Level::WARN, &format!("a post from {what} did not go out: {e:?}"));
+                }
             }
         }
+        // Posts the chat did not accept make the event fail, so the sender tries again.
+        let error = error.or_else(|| {
+            (undelivered > 0).then(|| format!("{undelivered} post(s) from plugin `{plugin}` could not be delivered to the chat; try again"))
+        });
         let error = error.map(|m| EventError::Failed(exit.chat(&m, MAX_TEXT_BYTES)));
         audit(error.as_ref(), posted);
         EventOutcome { posted, error, notices: exit.take_notices() }
@@ -119,8 +128,11 @@ impl Dispatcher {
     /// The detail passes the exit like every audit row.
     pub fn audit_refused(&self, plugin: &str, origin: &str, what: &str, outcome: &str, detail: &str) {
         if let Some(store) = &self.store {
-            let exit = Exit::quiet(plugin);
-            exit.audit(store, entry(&system(origin), plugin, what, outcome, detail.to_string()));
+            // The names come from the URL, so from anyone: keep them short.
+            let plugin: String = plugin.chars().take(64).collect();
+            let origin: String = origin.chars().take(80).collect();
+            let exit = Exit::quiet(&plugin);
+            exit.audit(store, entry(&system(&origin), &plugin, what, outcome, detail.to_string()));
         }
     }
 }

@@ -1,0 +1,148 @@
+//! Reading `chatops.toml` and checking the host's own keys, each problem with the file,
+//! the key and the fix.
+
+use super::{Config, ConfigError, LimitsConfig, Loaded, is_valid_name};
+use std::path::Path;
+
+/// Parse `text` (the contents of `path`) without touching the disk.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    toml::from_str::<Config>(text).map_err(|e| {
+        let location = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                format!("line {line}, column {col}: ")
+            }
+            None => String::new(),
+        };
+        let message = e.message().trim().to_string();
+        let fix = if message.contains("unknown field") {
+            "remove or rename that key; the README's Configuration section lists every key"
+                .to_string()
+        } else {
+            "correct the TOML; the README's Configuration section shows a full example".to_string()
+        };
+        ConfigError {
+            file: path.display().to_string(),
+            location,
+            message,
+            fix,
+        }
+    })
+}
+
+/// Read, parse and check the host's own keys. Returns every problem found. Use
+/// `bot::load_config`, which also runs every capability's checks.
+pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: path.display().to_string(),
+            location: String::new(),
+            message: format!("cannot be read ({e})"),
+            fix: "create it with `chatops plugins add PLUGIN.wasm`, or pass --config with the right path".into(),
+        }]
+    })?;
+    let config = parse(path, &text).map_err(|e| vec![e])?;
+    let loaded = Loaded {
+        path: path.to_path_buf(),
+        config,
+    };
+    let errors = validate(&loaded);
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Everything that can be checked without running a plugin.
+pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
+    let file = loaded.path.as_path();
+    let mut errors = Vec::new();
+    let c = &loaded.config;
+    if c.host.prefix.is_empty() || c.host.prefix.chars().any(char::is_whitespace) {
+        errors.push(ConfigError {
+            file: file.display().to_string(),
+            location: "key `host.prefix`: ".into(),
+            message: format!("`{}` cannot prefix commands", c.host.prefix),
+            fix: "use one or two non-space characters, like \"!\"".into(),
+        });
+    }
+    errors.extend(validate_limits(file, "limits", None, &c.limits));
+    for (name, p) in &c.plugins {
+        if !is_valid_name(name) {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                "plugins",
+                "the name is not 1-32 characters of a-z, 0-9, - and _",
+                "rename the table to the plugin's own name, e.g. [plugins.deploy]",
+            ));
+        }
+        let wasm = loaded.resolve(&p.path);
+        if !wasm.is_file() {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                "path",
+                format!("{} does not exist", wasm.display()),
+                "build the plugin, or correct `path` (relative paths start at the config file's folder)",
+            ));
+        }
+        if p.sha256.len() != 64
+            || !p
+                .sha256
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                "sha256",
+                format!(
+                    "`{}` is not a sha256 digest (64 lower-case hex digits)",
+                    p.sha256
+                ),
+                format!(
+                    "run `chatops plugins approve {name}` to pin the digest of its current file"
+                ),
+            ));
+        }
+        errors.extend(validate_limits(file, "limits", Some(name), &p.limits));
+    }
+    errors
+}
+
+fn validate_limits(
+    file: &Path,
+    key: &str,
+    plugin: Option<&str>,
+    l: &LimitsConfig,
+) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, value: Option<u64>, min: u64, max: u64| {
+        if let Some(v) = value {
+            if v < min || v > max {
+                let location = match plugin {
+                    Some(p) => format!("plugin `{p}`, key `{key}.{field}`: "),
+                    None => format!("key `{key}.{field}`: "),
+                };
+                errors.push(ConfigError {
+                    file: file.display().to_string(),
+                    location,
+                    message: format!("{v} is out of range"),
+                    fix: format!("use a value from {min} to {max}"),
+                });
+            }
+        }
+    };
+    check("memory_mb", l.memory_mb, 1, 4096);
+    check("cpu_ms", l.cpu_ms, 1, 3_600_000);
+    check("wall_ms", l.wall_ms, 1, 3_600_000);
+    check("http_requests", l.http_requests.map(u64::from), 0, 10_000);
+    check("http_ms", l.http_ms, 1, 3_600_000);
+    check("http_response_bytes", l.http_response_bytes, 1, 1 << 30);
+    check("max_concurrent", l.max_concurrent.map(u64::from), 1, 1000);
+    errors
+}
