@@ -228,3 +228,25 @@ fn the_shell_announces_a_plugin_whose_file_changed() {
     drop(child.stdin.take());
     let _ = child.wait();
 }
+
+/// The first-party plugins' own unit tests (their pure logic: payload parsing, formatting),
+/// run natively as an author runs them, so they are part of `cargo test --workspace`.
+#[test]
+fn first_party_plugins_pass_their_own_unit_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    test.current_dir(root.join("plugins"))
+        .args(["test", "--target-dir"])
+        .arg(root.join("target/guest-native"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR");
+    let out = run(test, "", Duration::from_secs(900));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let ran: usize = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(ran >= 10, "only {ran} plugin unit tests ran:\n{stdout}");
+}
