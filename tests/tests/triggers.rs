@@ -65,7 +65,7 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
         dir.path(),
         "probe",
         "[secrets]\nenv_prefix = \"CHATOPS_TEST_HOOKS_\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 1000\nper_minute = 30\nheader_timeout_ms = 1500\n",
-        "[plugins.probe.grants]\npost = [\"ops\"]\n[plugins.probe.grants.webhooks]\ntokened = { bearer = \"hook-token\" }\nsigned = { hmac_sha256 = \"hook-secret\" }\nextra = { bearer = \"hook-token\" }\n",
+        "[plugins.probe.limits]\nmax_concurrent = 1\n[plugins.probe.grants]\npost = [\"ops\"]\n[plugins.probe.grants.webhooks]\ntokened = { bearer = \"hook-token\" }\nsigned = { hmac_sha256 = \"hook-secret\" }\nextra = { bearer = \"hook-token\" }\n",
     );
     let (chat, triggers, posts) = host(&cfg).await;
     let addr = triggers.webhooks.as_ref().expect("listening").addr;
@@ -166,6 +166,15 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
     let (took, answer) = tokio::time::timeout(WAIT, slow).await.unwrap().unwrap();
     assert!(took < Duration::from_secs(8), "the slow client held the connection for {took:?}");
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A plugin at its max_concurrent answers 503 with Retry-After; the sender retries.
+    let sleeping = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("sleep").send();
+    let sleeping = tokio::spawn(sleeping);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let busy = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("x").send().await.unwrap();
+    assert_eq!(busy.status().as_u16(), 503);
+    assert_eq!(busy.headers()["retry-after"], "5");
+    assert_eq!(status(sleeping.await.unwrap().unwrap()), 200);
 
     // `chatops webhook send` authenticates the way the grant says.
     let file = dir.path().join("event.json");

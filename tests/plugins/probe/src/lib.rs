@@ -133,6 +133,10 @@ impl Probe {
                 post("slow done".into())
             }
             Event::Schedule(name) => post(name),
+            Event::Webhook(w) if w.body.starts_with(b"sleep") => {
+                std::thread::sleep(std::time::Duration::from_millis(2000));
+                post("slept".into())
+            }
             Event::Webhook(w) => {
                 let names: Vec<&str> = w.headers.iter().map(|(k, _)| k.as_str()).collect();
                 post(format!(
