@@ -43,6 +43,10 @@ async fn usage_errors_show_the_usage() {
         "{}",
         r.text
     );
+    // A bonus that would overflow the total is refused, not wrapped into a negative roll.
+    let r = chat.say("roll 2d6+9223372036854775807").await;
+    assert_eq!(r.kind, Kind::Usage, "{}", r.text);
+    assert!(r.text.contains("the bonus is at most"), "{}", r.text);
     let r = chat.say("roll show=sideways").await;
     assert!(
         r.text.contains("`show` must be one of: total, each"),
@@ -281,6 +285,37 @@ async fn two_plugins_declaring_one_command_is_a_load_error_naming_both() {
         err.contains("a/echo.wasm") && err.contains("b/echo.wasm"),
         "{err}"
     );
+}
+
+/// A configured host degrades instead of dying: of two plugins declaring one command the
+/// second is disabled, naming both, and the first serves; `plugins add` refuses the clash.
+#[tokio::test]
+async fn a_command_clash_disables_one_plugin_and_the_host_serves_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_plugins(dir.path(), &["leaky", "probe"]);
+    let sha = |p: &std::path::Path| chatops::runtime::sha256_hex(&std::fs::read(p).unwrap());
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(&cfg, format!("[plugins.leaky]\npath = \"leaky.wasm\"\nsha256 = \"{}\"\n", sha(&paths[0]))).unwrap();
+    let add = |p: &std::path::Path| {
+        let argv = ["chatops", "--config", cfg.to_str().unwrap(), "plugins", "add", p.to_str().unwrap()];
+        chatops::cli::main(<chatops::cli::Cli as clap::Parser>::parse_from(argv))
+    };
+    let err = add(&paths[1]).await.unwrap_err().to_string();
+    assert!(err.contains("plugin `probe` declares command `announce`, which plugin `leaky` already serves"), "{err}");
+    assert!(!std::fs::read_to_string(&cfg).unwrap().contains("probe"), "the clash was written");
+
+    // Written by hand anyway: the host starts, serves `leaky`, and says why `probe` is off.
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("[plugins.probe]\npath = \"probe.wasm\"\nsha256 = \"{}\"\n", sha(&paths[1])));
+    std::fs::write(&cfg, text).unwrap();
+    let chat = Chat::from_config(&cfg).await;
+    assert_eq!(chat.say("fail").await.kind, Kind::Failed);
+    let disabled = chat.bot.dispatcher.disabled();
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(disabled[0].0, "probe");
+    assert!(disabled[0].1.contains("is declared by both plugin `leaky`") && disabled[0].1.contains("`probe` is disabled"), "{disabled:?}");
+    assert!(chat.say("setting url").await.text.contains("There is no command `setting`"));
+    drop(dir);
 }
 
 #[tokio::test]

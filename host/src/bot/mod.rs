@@ -114,9 +114,7 @@ impl Bot {
             Some(loaded) => bot.apply(&loaded).await?,
             None => {
                 let plugins = bot.bundled(&config::Limits::default()).await?;
-                bot.dispatcher
-                    .install(plugins, BTreeMap::new())
-                    .map_err(anyhow::Error::msg)?;
+                bot.dispatcher.install(plugins, BTreeMap::new());
             }
         }
         *lock(&bot.seen) = bot.fingerprint();
@@ -143,9 +141,11 @@ impl Bot {
         if let Some((name, why)) = disabled.iter().next() {
             anyhow::bail!("plugin {name} cannot be loaded: {why}");
         }
-        bot.dispatcher
-            .install(plugins, disabled)
-            .map_err(anyhow::Error::msg)?;
+        bot.dispatcher.install(plugins, disabled);
+        // The author's loop fails loudly: a plugin that cannot join is the one being tried.
+        if let Some((name, why)) = bot.dispatcher.disabled().into_iter().next() {
+            anyhow::bail!("plugin {name} cannot be loaded: {why}");
+        }
         *lock(&bot.seen) = bot.fingerprint();
         Ok(bot)
     }
@@ -323,9 +323,8 @@ impl Bot {
         }
         self.dispatcher.set_secrets(secrets);
         self.dispatcher.set_admins(c.host.admins.clone());
-        self.dispatcher
-            .install(plugins, disabled)
-            .map_err(anyhow::Error::msg)
+        self.dispatcher.install(plugins, disabled);
+        Ok(())
     }
 }
 

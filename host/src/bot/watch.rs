@@ -63,10 +63,13 @@ impl Bot {
                         .collect();
                     let names: Vec<String> =
                         plugins.iter().map(|p| format!("`{}`", p.name)).collect();
-                    match self.dispatcher.install(plugins, disabled) {
-                        Ok(()) => msgs.push(format!("reloaded {}", names.join(", "))),
-                        Err(e) => msgs.push(e),
+                    self.dispatcher.install(plugins, disabled);
+                    for (name, why) in self.dispatcher.disabled() {
+                        if !msgs.iter().any(|m| m.starts_with(&name)) {
+                            msgs.push(format!("{name} could not be reloaded: {why}"));
+                        }
                     }
+                    msgs.push(format!("reloaded {}", names.join(", ")));
                     msgs
                 }
                 Err(e) => vec![format!("reload failed: {e:#}")],

@@ -110,6 +110,9 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
                 digest,
             } = describe(&plugin).await?;
             let path = config_or_default(config);
+            if path.exists() {
+                refuse_clash(&path, &info).await?;
+            }
             let mut file = ConfigFile::open_or_new(&path)?;
             let dir = path
                 .parent()
@@ -237,6 +240,24 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
             Ok(())
         }
     }
+}
+
+/// Refuse to add a plugin whose name or commands another configured plugin already has:
+/// the host would have to disable one of them.
+async fn refuse_clash(config: &Path, info: &PluginInfo) -> Result<()> {
+    let bot = crate::bot::Bot::start(Some(config)).await?;
+    if bot.dispatcher.plugin(&info.name).is_some() {
+        bail!("a plugin named `{}` is already configured; to pin a new build run `chatops plugins approve {}`", info.name, info.name);
+    }
+    for (owner, cmd) in bot.dispatcher.commands() {
+        if info.commands.iter().any(|c| c.name == cmd.name) {
+            bail!(
+                "plugin `{}` declares command `{}`, which plugin `{owner}` already serves; the host would disable one of them. Fix: remove `{owner}` first (chatops plugins remove {owner}), or rename the command",
+                info.name, cmd.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What a digest requested, kept in the store so `approve` can show what changed.

@@ -179,14 +179,10 @@ impl Dispatcher {
         *write(&self.admins) = admins;
     }
 
-    /// Replace every plugin at once. Two plugins declaring one command is refused, naming both.
-    pub fn install(
-        &self,
-        plugins: Vec<LoadedPlugin>,
-        disabled: BTreeMap<String, String>,
-    ) -> Result<(), String> {
-        *write(&self.registry) = Arc::new(Registry::build(plugins, disabled)?);
-        Ok(())
+    /// Replace every plugin at once. Of two plugins declaring one command, the second is
+    /// disabled with a reason naming both (see [`Dispatcher::disabled`]).
+    pub fn install(&self, plugins: Vec<LoadedPlugin>, disabled: BTreeMap<String, String>) {
+        *write(&self.registry) = Arc::new(Registry::build(plugins, disabled));
     }
 
     fn registry(&self) -> Arc<Registry> {

@@ -16,36 +16,43 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Build a registry. Two plugins declaring one command, or sharing a name, is refused,
-    /// naming both.
-    pub fn build(
-        plugins: Vec<LoadedPlugin>,
-        disabled: BTreeMap<String, String>,
-    ) -> Result<Registry, String> {
+    /// Build a registry. A plugin that declares a command another already serves, or takes
+    /// a name already taken, is disabled with a reason naming both; the others serve.
+    pub fn build(plugins: Vec<LoadedPlugin>, disabled: BTreeMap<String, String>) -> Registry {
         let mut reg = Registry {
             disabled,
             ..Registry::default()
         };
         for p in plugins {
-            for c in &p.info().commands {
-                if let Some(other) = reg.commands.get(&c.name) {
-                    let first = &reg.plugins[other];
-                    return Err(format!(
-                        "command `{}` is declared by both plugin `{other}` ({}) and plugin `{}` ({}). Fix: remove one of them from the config",
-                        c.name, first.source, p.name, p.source
-                    ));
-                }
-                reg.commands.insert(c.name.clone(), p.name.clone());
+            if let Some(why) = reg.clash(&p) {
+                tracing::warn!(plugin = %p.name, "disabled: {why}");
+                reg.disabled.insert(p.name.clone(), why);
+                continue;
             }
-            if let Some(first) = reg.plugins.get(&p.name) {
-                return Err(format!(
-                    "two plugins are named `{}` ({} and {}). Fix: load only one",
-                    p.name, first.source, p.source
-                ));
+            for c in &p.info().commands {
+                reg.commands.insert(c.name.clone(), p.name.clone());
             }
             reg.plugins.insert(p.name.clone(), Arc::new(p));
         }
-        Ok(reg)
+        reg
+    }
+
+    /// Why `p` cannot join the plugins already here, if it cannot.
+    fn clash(&self, p: &LoadedPlugin) -> Option<String> {
+        for c in &p.info().commands {
+            if let Some(other) = self.commands.get(&c.name) {
+                let first = &self.plugins[other];
+                return Some(format!(
+                    "command `{}` is declared by both plugin `{other}` ({}) and plugin `{}` ({}); `{}` is disabled. Fix: remove one of them from the config",
+                    c.name, first.source, p.name, p.source, p.name
+                ));
+            }
+        }
+        let first = self.plugins.get(&p.name)?;
+        Some(format!(
+            "two plugins are named `{}` ({} and {}); the second is disabled. Fix: load only one",
+            p.name, first.source, p.source
+        ))
     }
 
     /// The plugin serving command `name`, and the command.

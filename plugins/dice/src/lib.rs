@@ -61,6 +61,8 @@ fn roll(inv: &Invocation) -> Result<Reply, CommandError> {
     Ok(Reply::text(text))
 }
 
+const MAX_BONUS: u64 = 1_000_000;
+
 fn parse_dice(spec: &str) -> Result<(u64, u64, i64), CommandError> {
     let bad = || {
         CommandError::usage(format!(
@@ -84,6 +86,12 @@ fn parse_dice(spec: &str) -> Result<(u64, u64, i64), CommandError> {
     let m: u64 = m.parse().map_err(|_| bad())?;
     if !(1..=100).contains(&n) || !(2..=1000).contains(&m) {
         return Err(CommandError::usage("roll 1 to 100 dice of 2 to 1000 sides"));
+    }
+    // Bounded, so the total (at most 100 × 1000 + the bonus) can never overflow.
+    if bonus.unsigned_abs() > MAX_BONUS {
+        return Err(CommandError::usage(format!(
+            "the bonus is at most ±{MAX_BONUS}"
+        )));
     }
     Ok((n, m, bonus))
 }
@@ -110,3 +118,17 @@ fn random(n: u64) -> u64 {
 }
 
 plugin!(Dice);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dice_and_bonuses_are_bounded() {
+        assert_eq!(parse_dice("2d6+1").unwrap(), (2, 6, 1));
+        assert_eq!(parse_dice("d20-3").unwrap(), (1, 20, -3));
+        for bad in ["2d6+9223372036854775807", "2d6-1000001", "0d6", "2d1", "101d6", "xd6"] {
+            assert!(matches!(parse_dice(bad), Err(CommandError::Usage(_))), "{bad}");
+        }
+    }
+}
