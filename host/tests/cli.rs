@@ -14,7 +14,11 @@ fn chatops() -> Command {
 }
 
 /// Run with a deadline, so a hung child fails the test instead of hanging it.
-fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
+fn run(cmd: Command, stdin: &str, limit: Duration) -> Output {
+    run_bytes(cmd, stdin.as_bytes(), limit)
+}
+
+fn run_bytes(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -25,7 +29,7 @@ fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
         .stdin
         .take()
         .unwrap()
-        .write_all(stdin.as_bytes())
+        .write_all(stdin)
         .unwrap();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
@@ -249,4 +253,25 @@ fn first_party_plugins_pass_their_own_unit_tests() {
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert!(ran >= 10, "only {ran} plugin unit tests ran:\n{stdout}");
+}
+
+/// Bad input to the shell gets a message and the shell goes on to the next line.
+#[test]
+fn the_shell_skips_lines_it_cannot_read_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = chatops();
+    cmd.current_dir(dir.path()).arg("shell");
+    let mut input = b"echo before\n".to_vec();
+    input.extend_from_slice(b"echo \xff\xfe broken\n");
+    input.extend_from_slice(b"echo nul\0here\n");
+    input.extend_from_slice(&vec![b'x'; 70 * 1024]);
+    input.extend_from_slice(b"\necho after\n");
+    let out = run_bytes(cmd, &input, Duration::from_secs(60));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("\nbefore\n") || stdout.starts_with("before\n"), "{stdout}");
+    assert!(stdout.contains("✗ that line is not valid UTF-8 (at byte 5). Skipped it."), "{stdout}");
+    assert!(stdout.contains("✗ that line contains a NUL character. Skipped it."), "{stdout}");
+    assert!(stdout.contains("✗ that line is 71680 bytes; a command is at most 65536. Skipped it."), "{stdout}");
+    assert!(stdout.contains("\nafter\n"), "{stdout}");
 }

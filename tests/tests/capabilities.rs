@@ -76,6 +76,12 @@ async fn http_reaches_what_was_granted_and_nothing_else() {
         "{:?}",
         r.notices
     );
+    // The cloud metadata service is named for what it is, and no grant is suggested.
+    let r = chat.say("fetch http://169.254.169.254/latest/meta-data/").await;
+    assert!(r.text.starts_with("denied "), "{}", r.text);
+    let note = r.notices.iter().find(|n| n.contains("169.254.169.254/latest")).expect("a notice");
+    assert!(note.contains("link-local address, where cloud metadata services"), "{note}");
+    assert!(!note.contains("chatops grant"), "{note}");
 
     // A redirect is a new request, checked like any other.
     let inside = format!("fetch {}", up.url("/v1/redirect?to=/v1/status"));

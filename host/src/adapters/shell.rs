@@ -34,7 +34,16 @@ enum Lines {
         Arc<Mutex<rustyline::DefaultEditor>>,
         Option<std::path::PathBuf>,
     ),
-    Piped(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+    Piped(tokio::io::BufReader<tokio::io::Stdin>),
+}
+
+/// A line longer than this is refused (and skipped), not parsed.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// What the shell read: a line, or why the line cannot be used.
+enum Line {
+    Text(String),
+    Bad(String),
 }
 
 impl Lines {
@@ -49,10 +58,10 @@ impl Lines {
                 return Lines::Tty(Arc::new(Mutex::new(ed)), history);
             }
         }
-        Lines::Piped(tokio::io::BufReader::new(tokio::io::stdin()).lines())
+        Lines::Piped(tokio::io::BufReader::new(tokio::io::stdin()))
     }
 
-    async fn next(&mut self, prompt: &str) -> Option<String> {
+    async fn next(&mut self, prompt: &str) -> Option<Line> {
         match self {
             Lines::Tty(ed, _) => {
                 let ed = ed.clone();
@@ -71,9 +80,19 @@ impl Lines {
                 .await
                 .ok()
                 .flatten();
-                line
+                line.map(Line::Text)
             }
-            Lines::Piped(lines) => lines.next_line().await.ok().flatten(),
+            Lines::Piped(input) => {
+                let mut buf = Vec::new();
+                let n = input.read_until(b'\n', &mut buf).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                Some(check_line(buf))
+            }
         }
     }
 
@@ -81,6 +100,24 @@ impl Lines {
         if let Lines::Tty(ed, Some(h)) = self {
             let _ = ed.lock().unwrap_or_else(|e| e.into_inner()).save_history(h);
         }
+    }
+}
+
+/// A piped line the dispatcher can take, or what is wrong with it.
+fn check_line(buf: Vec<u8>) -> Line {
+    if buf.len() > MAX_LINE_BYTES {
+        return Line::Bad(format!(
+            "that line is {} bytes; a command is at most {MAX_LINE_BYTES}. Skipped it.",
+            buf.len()
+        ));
+    }
+    match String::from_utf8(buf) {
+        Err(e) => Line::Bad(format!(
+            "that line is not valid UTF-8 (at byte {}). Skipped it.",
+            e.utf8_error().valid_up_to()
+        )),
+        Ok(s) if s.contains('\0') => Line::Bad("that line contains a NUL character. Skipped it.".into()),
+        Ok(s) => Line::Text(s),
     }
 }
 
@@ -128,8 +165,13 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
     });
     let prompt = if interactive { "> " } else { "" };
     loop {
-        let Some(line) = lines.next(prompt).await else {
-            break;
+        let line = match lines.next(prompt).await {
+            None => break,
+            Some(Line::Bad(why)) => {
+                println!("✗ {why}");
+                continue;
+            }
+            Some(Line::Text(line)) => line,
         };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -149,10 +191,10 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
         show(&response);
         if let Kind::Confirm { token } = &response.kind {
             println!("Confirm? [yes/no]");
-            let answer = lines
-                .next(if interactive { "confirm> " } else { "" })
-                .await
-                .unwrap_or_default();
+            let answer = match lines.next(if interactive { "confirm> " } else { "" }).await {
+                Some(Line::Text(answer)) => answer,
+                _ => String::new(),
+            };
             let accept = matches!(
                 answer.trim().to_ascii_lowercase().as_str(),
                 "y" | "yes" | "confirm"

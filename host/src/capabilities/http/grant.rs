@@ -217,6 +217,31 @@ fn path_allowed(prefix: &str, path: &str) -> bool {
     path == prefix || path.starts_with(&format!("{prefix}/"))
 }
 
+/// What an internal address is, in words an admin can weigh before granting it, and
+/// whether suggesting a grant is reasonable at all (never for link-local: that is where
+/// cloud metadata services hand out the machine's own credentials).
+pub fn internal_kind(ip: IpAddr) -> (&'static str, bool) {
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    let link_local = match (v4, ip) {
+        (Some(v4), _) => v4.is_link_local(),
+        (None, IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        _ => false,
+    };
+    if link_local {
+        return ("a link-local address, where cloud metadata services (169.254.169.254) hand out this machine's credentials; no grant is suggested", false);
+    }
+    if ip.is_loopback() || v4.is_some_and(|v| v.is_loopback()) {
+        return ("a loopback address: a service on the bot's own machine", true);
+    }
+    if ip.is_unspecified() || ip.is_multicast() || v4.is_some_and(|v| v.is_broadcast()) {
+        return ("not a destination a plugin should reach; no grant is suggested", false);
+    }
+    ("a private network address: a service inside your network", true)
+}
+
 /// Addresses a plugin reaches only through a grant that names them literally.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
@@ -307,6 +332,15 @@ mod tests {
             let e = bad.parse::<HttpGrant>().unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn metadata_and_link_local_addresses_are_never_suggested() {
+        for ip in ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254", "0.0.0.0", "224.0.0.1"] {
+            assert!(!internal_kind(ip.parse().unwrap()).1, "{ip}");
+        }
+        assert!(internal_kind("127.0.0.1".parse().unwrap()).0.contains("loopback"));
+        assert!(internal_kind("10.0.0.1".parse().unwrap()).0.contains("private network"));
     }
 
     #[test]

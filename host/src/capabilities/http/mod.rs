@@ -14,7 +14,7 @@ mod connect;
 mod grant;
 mod policy;
 
-pub use grant::{is_internal, Destination, GrantError, HostPattern, HttpGrant};
+pub use grant::{internal_kind, is_internal, Destination, GrantError, HostPattern, HttpGrant};
 pub use policy::HttpPolicy;
 
 use super::{CallContext, Sandbox};

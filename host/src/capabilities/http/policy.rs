@@ -3,7 +3,7 @@
 //! then sent by [`super::connect`] to exactly the checked addresses.
 
 use super::connect::{resolve, send, Budget};
-use super::grant::{is_internal, Destination, HttpGrant};
+use super::grant::{internal_kind, is_internal, Destination, HttpGrant};
 use crate::capabilities::CallContext;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -54,10 +54,17 @@ impl HttpPolicy {
             .find(|g| g.allows(&dest))
             .cloned()
         else {
-            let fix = format!(
-                "to allow it: chatops grant {plugin} http {}",
-                dest.suggested_grant()
-            );
+            let fix = match dest.ip().filter(|ip| is_internal(*ip)).map(internal_kind) {
+                Some((what, false)) => format!("it is {what}"),
+                Some((what, true)) => format!(
+                    "it is {what}; to allow it: chatops grant {plugin} http {}",
+                    dest.suggested_grant()
+                ),
+                None => format!(
+                    "to allow it: chatops grant {plugin} http {}",
+                    dest.suggested_grant()
+                ),
+            };
             return Err(self.refuse(&url, "no HTTP grant covers it", fix));
         };
         self.requests += 1;
@@ -112,10 +119,18 @@ impl WasiHttpHooks for HttpPolicy {
                 .map(SocketAddr::ip)
                 .find(|ip| is_internal(*ip) && !grant.names_ip(*ip))
             {
+                let (what, suggest) = internal_kind(ip);
+                let fix = if suggest {
+                    format!(
+                        "only a grant naming that address allows it (chatops grant {} http {}://{})",
+                        call.plugin, dest.scheme, SocketAddr::new(ip, dest.port)
+                    )
+                } else {
+                    "the host does not suggest opening it".to_string()
+                };
                 call.exit.notice(format!(
-                    "refused: plugin `{}` requested {}://{}:{}: it resolves to the internal address {ip}, which only a grant naming that address allows (chatops grant {} http {}://{})",
-                    call.plugin, dest.scheme, dest.host, dest.port, call.plugin, dest.scheme,
-                    SocketAddr::new(ip, dest.port)
+                    "refused: plugin `{}` requested {}://{}:{}: it resolves to the internal address {ip}, {what}; {fix}",
+                    call.plugin, dest.scheme, dest.host, dest.port
                 ));
                 return Err(HttpErr::HttpRequestDenied);
             }
