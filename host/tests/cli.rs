@@ -275,3 +275,48 @@ fn the_shell_skips_lines_it_cannot_read_and_goes_on() {
     assert!(stdout.contains("✗ that line is 71680 bytes; a command is at most 65536. Skipped it."), "{stdout}");
     assert!(stdout.contains("\nafter\n"), "{stdout}");
 }
+
+/// `chatops audit` filters the trail and prints NDJSON an admin can pipe into other tools.
+#[test]
+fn audit_filters_by_plugin_outcome_and_time_as_ndjson() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = chatops::bundled::BUNDLED.iter().find(|(n, _)| *n == "echo").unwrap().1;
+    std::fs::write(dir.path().join("echo.wasm"), echo).unwrap();
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[host]\naudit_retention_days = 30\n[plugins.echo]\npath = \"echo.wasm\"\nsha256 = \"{}\"\n[plugins.echo.access]\nroles = [\"ops\"]\n",
+            chatops::runtime::sha256_hex(echo)
+        ),
+    )
+    .unwrap();
+    let shell = |args: &[&str], input: &str| {
+        let mut cmd = chatops();
+        cmd.arg("--config").arg(&cfg).arg("shell").args(args);
+        let out = run(cmd, input, Duration::from_secs(60));
+        assert!(out.status.success(), "{}", text(&out).1);
+    };
+    shell(&["--user", "alice"], "echo one\necho two\n");
+    shell(&["--user", "bob", "--role", "ops"], "echo three\n");
+    let audit = |args: &[&str]| {
+        let mut cmd = chatops();
+        cmd.arg("--config").arg(&cfg).arg("audit").args(args);
+        let out = run(cmd, "", Duration::from_secs(60));
+        assert!(out.status.success(), "{}", text(&out).1);
+        text(&out)
+            .0
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect::<Vec<_>>()
+    };
+    let denied = audit(&["--plugin", "echo", "--outcome", "denied", "--since", "1h", "--json"]);
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(denied.iter().all(|e| e["actor"].as_str().unwrap().starts_with("alice")), "{denied:?}");
+    let ok = audit(&["--user", "bob", "--json"]);
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["outcome"], "ok");
+    assert_eq!(ok[0]["args"], "echo three");
+    assert_eq!(ok[0]["digest"], chatops::runtime::sha256_hex(echo));
+    assert!(audit(&["--plugin", "echo", "--since", "0s", "--json"]).is_empty());
+}

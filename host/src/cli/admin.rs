@@ -297,26 +297,66 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn audit(config: Option<PathBuf>, limit: usize) -> Result<()> {
+pub(super) async fn audit(config: Option<PathBuf>, args: super::AuditArgs) -> Result<()> {
     let loaded = load_config(config)?;
     let db = loaded.resolve(&loaded.config.host.store);
     let store = crate::store::Store::open(&db)
         .with_context(|| format!("cannot open the store {}", db.display()))?;
-    let entries = store.audit_recent(limit)?;
-    if entries.is_empty() {
-        println!("The audit trail is empty.");
+    let since_ms = match &args.since {
+        None => None,
+        Some(s) => {
+            let d = humantime::parse_duration(s)
+                .with_context(|| format!("--since `{s}`: write a duration like 30m, 2h or 7d"))?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            Some(now.saturating_sub(d).as_millis() as i64)
+        }
+    };
+    let mut filter = crate::store::AuditFilter {
+        user: args.user,
+        plugin: args.plugin,
+        command: args.command,
+        outcome: args.outcome,
+        since_ms,
+        after_id: None,
+        limit: args.limit,
+    };
+    let entries = store.audit_query(&filter)?;
+    if entries.is_empty() && !args.json && !args.follow {
+        println!("No audit records match.");
     }
-    for e in entries {
+    let print = |e: &crate::store::AuditEntry| -> Result<()> {
+        if args.json {
+            println!("{}", serde_json::to_string(e)?);
+            return Ok(());
+        }
         let detail = if e.detail.is_empty() {
             String::new()
         } else {
             format!(" — {}", e.detail.lines().next().unwrap_or(""))
         };
+        let took = if e.digest.is_empty() { String::new() } else { format!(" {} ms", e.duration_ms) };
         println!(
-            "{}  {}  #{}  {}: {}  [{}]{detail}",
+            "{}  {}  #{}  {}: {}  [{}]{took}{detail}",
             e.at, e.actor, e.channel, e.plugin, e.args, e.outcome
         );
+        Ok(())
+    };
+    for e in &entries {
+        print(e)?;
     }
-    Ok(())
+    if !args.follow {
+        return Ok(());
+    }
+    filter.after_id = entries.last().map(|e| e.id).or(Some(0));
+    filter.limit = 1000;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+        for e in store.audit_query(&filter)? {
+            filter.after_id = Some(e.id);
+            print(&e)?;
+        }
+    }
 }
-

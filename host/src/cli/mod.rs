@@ -127,10 +127,7 @@ pub enum Cmd {
     #[command(subcommand)]
     Webhook(WebhookCmd),
     /// Show the audit trail: who ran what, where, and how it went.
-    Audit {
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-    },
+    Audit(AuditArgs),
     /// Create a new plugin project from the template.
     New {
         /// The plugin's name (a-z, 0-9, -, _).
@@ -186,6 +183,33 @@ pub enum PluginsCmd {
     Approve { name: String },
     /// Remove a plugin and its grants from the config.
     Remove { name: String },
+}
+
+/// `chatops audit` filters: each narrows the records shown.
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// The most recent this many records.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Part of the actor's name or id.
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub plugin: Option<String>,
+    #[arg(long)]
+    pub command: Option<String>,
+    /// ok, usage, denied, failed, cancelled, busy, or an HTTP status for webhook refusals.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only records this recent: 30m, 2h, 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// One JSON object per line (NDJSON).
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing new records as they are written (Ctrl-C to stop).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// Who the shell and `invoke` act as.
@@ -320,7 +344,7 @@ pub async fn main(cli: Cli) -> Result<()> {
             unset,
         } => admin::settings(config, &plugin, key.as_deref(), value.as_deref(), unset).await,
         Cmd::Check => admin::check(config).await,
-        Cmd::Audit { limit } => admin::audit(config, limit),
+        Cmd::Audit(args) => admin::audit(config, args).await,
         Cmd::New { name, dir, sdk } => crate::cli_new::new_plugin(&name, dir, sdk),
         Cmd::Bench {
             plugin,

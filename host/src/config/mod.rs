@@ -133,6 +133,9 @@ pub struct HostConfig {
     pub admins: Access,
     /// The time zone schedules are read in (an IANA name like `Europe/Paris`); UTC if unset.
     pub timezone: Option<String>,
+    /// Audit records older than this many days are deleted at start and on reload; kept
+    /// forever if unset.
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Default for HostConfig {
@@ -143,6 +146,7 @@ impl Default for HostConfig {
             bundled_plugins: false,
             admins: Access::default(),
             timezone: None,
+            audit_retention_days: None,
         }
     }
 }

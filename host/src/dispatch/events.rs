@@ -2,7 +2,7 @@
 //! `on-event`. The same limits, concurrency slots, exit (redaction), posting grants and
 //! audit as a command, under a system actor named for where the event came from.
 
-use super::invoke::{entry, Slot};
+use super::invoke::{entry, Ran, Slot};
 use super::{Caller, Dispatcher};
 use crate::capabilities::chat;
 use crate::exit::{Exit, NoProgress, MAX_TEXT_BYTES};
@@ -76,6 +76,7 @@ impl Dispatcher {
             return EventOutcome { posted: 0, error: Some(EventError::NoPlugin(why)), notices: vec![] };
         };
         let exit = self.exit_for(&p, &what, Arc::new(NoProgress));
+        let started = std::time::Instant::now();
         let audit = |error: Option<&EventError>, posted: usize| {
             if let Some(store) = &self.store {
                 let (outcome, detail) = match error {
@@ -83,7 +84,9 @@ impl Dispatcher {
                     Some(EventError::Busy(m)) => ("busy", m.clone()),
                     Some(e) => ("failed", e.to_string()),
                 };
-                exit.audit(store, entry(&actor, plugin, &what, outcome, detail));
+                let mut e = entry(&actor, plugin, &what, outcome, detail);
+                Ran::of(&p, started).fill(&mut e);
+                exit.audit(store, e);
             }
         };
         let Some(_slot) = Slot::take(&self.running, &p.name, p.limits.max_concurrent) else {

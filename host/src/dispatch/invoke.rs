@@ -60,7 +60,7 @@ impl Dispatcher {
             let max = plugin.limits.max_concurrent;
             exit.notice(format!("plugin `{}` hit max_concurrent = {max}; raise it under [plugins.{}.limits] if this is normal load", plugin.name, plugin.name));
             let text = format!("`{command}` is busy: plugin `{}` is already running {max} command(s). Try again in a moment.", plugin.name);
-            return self.finish(caller, &plugin.name, line, &exit, Response::new(Kind::Failed, text), true);
+            return self.finish(caller, &plugin.name, line, &exit, Response::new(Kind::Failed, text), true, None);
         };
         let span = tracing::info_span!("command", plugin = %plugin.name, command = %command, user = %caller.user.name, id = %invocation.id);
         let ctx = self.context(&plugin, &command, exit.clone());
@@ -107,7 +107,8 @@ impl Dispatcher {
                 format!("`{command}` (plugin `{}`) {e}.", plugin.name),
             ),
         };
-        self.finish(caller, &plugin.name, line, &exit, response, true)
+        let ran = Ran::of(&plugin, started);
+        self.finish(caller, &plugin.name, line, &exit, response, true, Some(ran))
     }
 
     /// The one way a response leaves: text redacted and cut, notices gathered, audit row
@@ -120,6 +121,7 @@ impl Dispatcher {
         exit: &Exit,
         mut r: Response,
         audit: bool,
+        ran: Option<Ran>,
     ) -> Response {
         let (text, hit) = exit.chat_checked(&r.text, MAX_TEXT_BYTES);
         r.text = text;
@@ -137,7 +139,11 @@ impl Dispatcher {
                     _ => "failed",
                 };
                 let detail = if r.kind == Kind::Reply { String::new() } else { r.text.clone() };
-                exit.audit(store, entry(caller, plugin, line, outcome, detail));
+                let mut e = entry(caller, plugin, line, outcome, detail);
+                if let Some(ran) = &ran {
+                    ran.fill(&mut e);
+                }
+                exit.audit(store, e);
             }
         }
         r
@@ -150,24 +156,30 @@ impl Dispatcher {
             channel: String::new(),
             guild: None,
         };
-        self.finish(&caller, "", "", &Exit::quiet(""), r, false)
+        self.finish(&caller, "", "", &Exit::quiet(""), r, false, None)
     }
 
     /// An answer about `plugin` where nothing ran (denied, cancelled), audited.
     pub(super) fn refuse(&self, caller: &Caller, plugin: &LoadedPlugin, line: &str, r: Response) -> Response {
         let exit = self.exit_for(plugin, line.split(' ').next().unwrap_or(""), Arc::new(crate::exit::NoProgress));
-        self.finish(caller, &plugin.name, line, &exit, r, true)
+        self.finish(caller, &plugin.name, line, &exit, r, true, None)
     }
 
     /// An answer about a plugin that is no longer loaded, audited.
     pub(super) fn audit_only(&self, caller: &Caller, plugin: &str, line: &str, r: Response) -> Response {
-        self.finish(caller, plugin, line, &Exit::quiet(plugin), r, true)
+        self.finish(caller, plugin, line, &Exit::quiet(plugin), r, true, None)
     }
 }
 
 pub(super) fn entry(caller: &Caller, plugin: &str, line: &str, outcome: &str, detail: String) -> AuditEntry {
+    let now = std::time::SystemTime::now();
     AuditEntry {
-        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        at: humantime::format_rfc3339_seconds(now).to_string(),
+        unix_ms: now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        guild: caller.guild.clone().unwrap_or_default(),
         actor: format!("{} ({})", caller.user.name, caller.user.id),
         channel: caller.channel.clone(),
         plugin: plugin.to_string(),
@@ -175,6 +187,30 @@ pub(super) fn entry(caller: &Caller, plugin: &str, line: &str, outcome: &str, de
         args: line.to_string(),
         outcome: outcome.to_string(),
         detail,
+        ..AuditEntry::default()
+    }
+}
+
+/// What the audit row records of a plugin that ran.
+pub(super) struct Ran {
+    pub version: String,
+    pub digest: String,
+    pub duration: std::time::Duration,
+}
+
+impl Ran {
+    pub(super) fn of(plugin: &LoadedPlugin, started: Instant) -> Ran {
+        Ran {
+            version: plugin.info().version.clone(),
+            digest: plugin.compiled.digest.clone(),
+            duration: started.elapsed(),
+        }
+    }
+
+    pub(super) fn fill(&self, e: &mut AuditEntry) {
+        e.version = self.version.clone();
+        e.digest = self.digest.clone();
+        e.duration_ms = self.duration.as_millis() as i64;
     }
 }
 
