@@ -486,3 +486,13 @@ async fn a_confirmation_is_checked_again_when_pressed() {
     assert_eq!(outcomes, ["ok", "denied", "denied", "denied", "ok"], "{audit:?}");
     drop(dir);
 }
+
+/// A plugin built against the contract as first shipped — no `wasi:config` import, no
+/// `settings` export, wit-bindgen without the SDK — loads and runs unchanged.
+#[tokio::test]
+async fn plugins_built_against_the_first_contract_still_load() {
+    let chat = Chat::dev(&["legacy"], Grants::default(), &[]).await;
+    assert_eq!(chat.ok("legacy-ping").await, "pong from the first contract");
+    let p = chat.bot.dispatcher.plugin("legacy").unwrap();
+    assert!(p.compiled.settings.is_empty());
+}
