@@ -182,6 +182,14 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
     cli(&["--config", cfg.to_str().unwrap(), "webhook", "send", "probe", "signed", file.to_str().unwrap(), "--to", &addr.to_string()]).await.unwrap();
     assert!(posts.0.lock().unwrap().iter().any(|(_, t)| t.starts_with("POST /signed 14: {\"from\":\"cli\"}")), "{:?}", posts.0.lock().unwrap());
 
+    // Strangers cannot use up the hook's rate: only authenticated requests count.
+    for _ in 0..40 {
+        let r = c.post(url("/hooks/probe/tokened")).bearer_auth("guess").body("x").send().await.unwrap();
+        assert_eq!(status(r), 401);
+    }
+    let r = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("x").send().await.unwrap();
+    assert_eq!(status(r), 200);
+
     // Over the per-minute rate: 429 with Retry-After.
     let mut last = 0;
     for _ in 0..40 {

@@ -128,10 +128,6 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         let r = refuse(StatusCode::METHOD_NOT_ALLOWED, "webhooks take POST");
         return with_header(r, http::header::ALLOW, "POST");
     }
-    if !take_rate(state, plugin, name) {
-        let r = refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests for this hook; slow down");
-        return with_header(r, http::header::RETRY_AFTER, "60");
-    }
     let Some(key) = state.dispatcher.secret(auth.secret()) else {
         let why = format!("hook `{name}` of plugin `{plugin}` authenticates with secret `{}`, which has no value", auth.secret());
         tracing::error!("{why}; the sender is refused until an admin sets it");
@@ -168,6 +164,12 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         if let Err(why) = auth.check(&key, sig, &body) {
             return refuse(StatusCode::UNAUTHORIZED, why);
         }
+    }
+    // Only senders who proved themselves count against the hook's rate: a stranger's
+    // requests cannot use up the budget of the real sender.
+    if !take_rate(state, plugin, name) {
+        let r = refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests for this hook; slow down");
+        return with_header(r, http::header::RETRY_AFTER, "60");
     }
     let event = super::webhook(&method, &format!("/{below}"), headers, body.to_vec());
     let outcome = state.dispatcher.deliver(plugin, event, &origin).await;
