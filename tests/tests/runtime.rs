@@ -496,3 +496,28 @@ async fn plugins_built_against_the_first_contract_still_load() {
     let p = chat.bot.dispatcher.plugin("legacy").unwrap();
     assert!(p.compiled.settings.is_empty());
 }
+
+/// A plugin whose config section is wrong is left out with the reason; the rest serve.
+#[tokio::test]
+async fn a_bad_plugin_section_disables_that_plugin_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_plugins(dir.path(), &["echo", "probe"]);
+    let sha = |p: &std::path::Path| chatops::runtime::sha256_hex(&std::fs::read(p).unwrap());
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[plugins.echo]\npath = \"echo.wasm\"\nsha256 = \"{}\"\n[plugins.probe]\npath = \"probe.wasm\"\nsha256 = \"{}\"\n[plugins.probe.grants]\nhttp = [\"api.example.com\"]\n",
+            sha(&paths[0]),
+            sha(&paths[1])
+        ),
+    )
+    .unwrap();
+    let chat = Chat::from_config(&cfg).await;
+    assert_eq!(chat.ok("echo still here").await, "still here");
+    let disabled = chat.bot.dispatcher.disabled();
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(disabled[0].0, "probe");
+    assert!(disabled[0].1.contains("key `grants.http[0]`: `api.example.com` is not an HTTP grant: the scheme is missing"), "{disabled:?}");
+    drop(dir);
+}

@@ -36,16 +36,13 @@ pub struct Dev {
 }
 
 /// Read, parse and check a config file: the host's keys and every capability's section.
-/// Returns every problem found.
+/// A problem in the host's keys refuses the file (with every problem found); a problem in
+/// a plugin's section leaves that plugin out, with the reason in `Loaded::broken`.
 pub fn load_config(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
     let loaded = config::load(path)?;
     let mut errors = crate::capabilities::validate(&loaded);
     errors.extend(crate::triggers::validate(&loaded));
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(errors)
-    }
+    config::settle(loaded, errors)
 }
 
 /// [`load_config`] with its problems as one error, for the CLI.
@@ -244,7 +241,7 @@ impl Bot {
         loaded: &Loaded,
     ) -> (Vec<LoadedPlugin>, BTreeMap<String, String>) {
         let mut plugins = Vec::new();
-        let mut disabled = BTreeMap::new();
+        let mut disabled = loaded.broken.clone();
         for (name, pc) in &loaded.config.plugins {
             let path = loaded.resolve(&pc.path);
             let limits = loaded.limits_for(name);

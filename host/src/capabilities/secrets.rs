@@ -167,6 +167,7 @@ pub fn validate_provider(loaded: &Loaded) -> Vec<ConfigError> {
                 location: "key `secrets.file`: ".into(),
                 message: message.trim_end_matches('.').to_string(),
                 fix: fix.to_string(),
+                plugin: None,
             }]
         }
     }

@@ -210,6 +210,10 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
     let bot = Bot::start(Some(&path)).await?;
     let secrets = SecretStore::from_config(&loaded)?;
     let mut problems = 0;
+    for (name, why) in &loaded.broken {
+        println!("✗ {name}: its section in the config is wrong, so it will not run:\n    {}", why.replace('\n', "\n    "));
+        problems += 1;
+    }
     for (name, pc) in &loaded.config.plugins {
         let running = bot
             .dispatcher

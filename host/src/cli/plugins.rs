@@ -2,7 +2,7 @@
 
 use super::{config_or_default, load_config, PluginsCmd};
 use crate::config::edit::ConfigFile;
-use crate::config::{self, Loaded};
+use crate::config;
 use crate::dispatch::help;
 use crate::model::{Capability, PluginInfo, Setting};
 use crate::runtime::{sha256_hex, Runtime};
@@ -135,7 +135,10 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
         }
         PluginsCmd::List => {
             let loaded = load_config(config)?;
-            if loaded.config.plugins.is_empty() {
+            for (name, why) in &loaded.broken {
+                println!("{name}  NOT RUNNING: its section in the config is wrong:\n    {}", why.replace('\n', "\n    "));
+            }
+            if loaded.config.plugins.is_empty() && loaded.broken.is_empty() {
                 println!(
                     "No plugins configured in {}. Add one with `chatops plugins add PATH`.",
                     loaded.path.display()
@@ -292,10 +295,7 @@ fn recall_requests(config: &Path, name: &str, digest: &str) -> Option<Vec<String
 }
 
 fn open_store(config: &Path) -> Option<crate::store::Store> {
-    let loaded = Loaded {
-        path: config.to_path_buf(),
-        config: crate::bot::load_config(config).ok()?.config,
-    };
+    let loaded = crate::bot::load_config(config).ok()?;
     crate::store::Store::open(&loaded.resolve(&loaded.config.host.store)).ok()
 }
 

@@ -28,6 +28,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             location,
             message,
             fix,
+            plugin: None,
         }
     })
 }
@@ -41,19 +42,36 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<ConfigError>> {
             location: String::new(),
             message: format!("cannot be read ({e})"),
             fix: "create it with `chatops plugins add PLUGIN.wasm`, or pass --config with the right path".into(),
+            plugin: None,
         }]
     })?;
     let config = parse(path, &text).map_err(|e| vec![e])?;
     let loaded = Loaded {
         path: path.to_path_buf(),
         config,
+        broken: Default::default(),
     };
     let errors = validate(&loaded);
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(errors)
+    settle(loaded, errors)
+}
+
+/// Apply the problems found in a config: any in the host's own keys refuse the whole file
+/// (every problem is returned); problems in a plugin's section only take that plugin out,
+/// with the reasons in `broken`, so one bad plugin never stops the host.
+pub fn settle(mut loaded: Loaded, errors: Vec<ConfigError>) -> Result<Loaded, Vec<ConfigError>> {
+    if errors.iter().any(|e| e.plugin.is_none()) {
+        return Err(errors);
     }
+    for e in errors {
+        let Some(name) = e.plugin.clone() else { continue };
+        loaded.config.plugins.remove(&name);
+        let why = loaded.broken.entry(name).or_default();
+        if !why.is_empty() {
+            why.push('\n');
+        }
+        why.push_str(&e.to_string());
+    }
+    Ok(loaded)
 }
 
 /// Everything that can be checked without running a plugin.
@@ -67,6 +85,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             location: "key `host.prefix`: ".into(),
             message: format!("`{}` cannot prefix commands", c.host.prefix),
             fix: "use one or two non-space characters, like \"!\"".into(),
+            plugin: None,
         });
     }
     errors.extend(validate_limits(file, "limits", None, &c.limits));
@@ -133,6 +152,7 @@ fn validate_limits(
                     location,
                     message: format!("{v} is out of range"),
                     fix: format!("use a value from {min} to {max}"),
+                    plugin: plugin.map(str::to_string),
                 });
             }
         }

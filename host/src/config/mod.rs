@@ -245,6 +245,9 @@ pub struct ConfigError {
     pub location: String,
     pub message: String,
     pub fix: String,
+    /// The plugin whose section is wrong: only that plugin is disabled. `None`: the host's
+    /// own keys, which stop the start.
+    pub plugin: Option<String>,
 }
 
 impl ConfigError {
@@ -260,6 +263,7 @@ impl ConfigError {
             location: format!("plugin `{plugin}`, key `{key}`: "),
             message: message.into(),
             fix: fix.into(),
+            plugin: Some(plugin.to_string()),
         }
     }
 }
@@ -269,6 +273,8 @@ impl ConfigError {
 pub struct Loaded {
     pub path: PathBuf,
     pub config: Config,
+    /// Plugins left out because their section is wrong, with why (see `bot::load_config`).
+    pub broken: BTreeMap<String, String>,
 }
 
 impl Loaded {
@@ -302,4 +308,4 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-pub use check::{load, parse, validate};
+pub use check::{load, parse, settle, validate};

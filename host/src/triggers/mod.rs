@@ -48,6 +48,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         location: format!("key `{key}`: "),
         message,
         fix: fix.to_string(),
+        plugin: None,
     };
     if let Err(e) = schedule::timezone(c.host.timezone.as_deref()) {
         errors.push(host("host.timezone", e, "use an IANA time zone name, or remove the key for UTC"));
