@@ -3,7 +3,7 @@
 
 use super::{first_line, sha256_hex, Call, CallResult, CompiledPlugin, LoadError, Runtime};
 use crate::capabilities::CallContext;
-use crate::model::bindings::PluginPre;
+use crate::model::bindings::{PluginIndices, PluginPre};
 use crate::model::{PluginInfo, SETTINGS_FUNCTION, SETTINGS_INTERFACE};
 use wasmtime::component::Component;
 
@@ -101,6 +101,11 @@ impl Runtime {
                     source_name: source_name.into(),
                     import: first_line(&format!("{e:#}")),
                 })?;
+        let not_a_plugin = |e: wasmtime::Error| LoadError::NotAPlugin {
+            source_name: source_name.into(),
+            reason: first_line(&format!("{e:#}")),
+        };
+        let indices = PluginIndices::new(&instance_pre).map_err(not_a_plugin)?;
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::NotAPlugin {
             source_name: source_name.into(),
             reason: first_line(&format!("{e:#}")),
@@ -114,6 +119,7 @@ impl Runtime {
             digest,
             size: bytes.len(),
             pre,
+            indices,
             settings_export,
         };
         let ctx = CallContext::ungranted(source_name, limits.clone());

@@ -10,7 +10,7 @@ pub use state::{Capture, HostState, MemoryLimiter};
 
 use crate::capabilities::http::HttpState;
 use crate::capabilities::CallContext;
-use crate::model::bindings::{Plugin as PluginWorld, PluginPre};
+use crate::model::bindings::{PluginIndices, PluginPre};
 use crate::model::{CommandError, Event, Invocation, PluginInfo, Post, Reply, Setting};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,6 +69,9 @@ pub struct CompiledPlugin {
     pub digest: String,
     pub size: usize,
     pre: PluginPre<HostState>,
+    /// The guest's exports, resolved once (what `PluginPre::instantiate_async` uses), so a
+    /// call does not look them up by name.
+    indices: PluginIndices,
     /// `settings` in the optional `chatops:plugin/settings` export.
     settings_export: Option<ComponentExportIndex>,
 }
@@ -162,7 +165,7 @@ impl Runtime {
         let mut store = self.new_store(ctx);
         let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), async {
             let instance = plugin.pre.instance_pre().instantiate_async(&mut store).await?;
-            let world = PluginWorld::new(&mut store, &instance)?;
+            let world = plugin.indices.load(&mut store, &instance)?;
             let guest = world.chatops_plugin_guest();
             Ok::<_, wasmtime::Error>(match call {
                 Call::Describe => {
