@@ -299,7 +299,10 @@ mod tests {
     #[test]
     fn secret_values_are_replaced_longest_first_and_encoded_forms_too() {
         let r = Redactor::new(["abcd".to_string(), "abcdef!g".to_string(), "ab".into()]);
-        assert_eq!(r.chat("x abcdef!g y abcd ab").0, "x [redacted] y [redacted] ab");
+        assert_eq!(
+            r.chat("x abcdef!g y abcd ab").0,
+            "x [redacted] y [redacted] ab"
+        );
         assert_eq!(r.chat("q=abcdef%21g").0, "q=[redacted]");
         assert!(!r.chat("nothing").1);
     }
@@ -311,7 +314,10 @@ mod tests {
             r.admin("GET https://u:p@api.example.com/v1/x?token=abc&debug#frag now"),
             "GET https://***@api.example.com/v1/x?token=…&…#… now"
         );
-        assert_eq!(r.admin("see `http://h:8080/a?b=c`."), "see `http://h:8080/a?b=…`.");
+        assert_eq!(
+            r.admin("see `http://h:8080/a?b=c`."),
+            "see `http://h:8080/a?b=…`."
+        );
         assert_eq!(r.admin("no url :// here"), "no url :// here");
     }
 

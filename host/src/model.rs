@@ -66,7 +66,14 @@ impl std::fmt::Display for ArgValue {
 }
 
 /// A setting a plugin reads through `wasi:config/store`, from its optional `settings` export.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    serde::Serialize,
+    wasmtime::component::ComponentType,
+    wasmtime::component::Lift,
+)]
 #[component(record)]
 pub struct Setting {
     pub key: String,
@@ -93,7 +100,10 @@ impl ArgValue {
 /// A command as the user would have typed it: `deploy service=api env=prod`.
 pub fn command_line(command: &str, args: &[Argument]) -> String {
     std::iter::once(command.to_string())
-        .chain(args.iter().map(|a| format!("{}={}", a.name, a.value.to_word())))
+        .chain(
+            args.iter()
+                .map(|a| format!("{}={}", a.name, a.value.to_word())),
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }

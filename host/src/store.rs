@@ -120,7 +120,8 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> rusqlite::Result<i64> {
-        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0))
+        self.conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -206,7 +207,15 @@ impl Store {
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt
             .query_map(
-                params![f.user, f.plugin, f.command, f.outcome, f.since_ms, f.after_id, f.limit as i64],
+                params![
+                    f.user,
+                    f.plugin,
+                    f.command,
+                    f.outcome,
+                    f.since_ms,
+                    f.after_id,
+                    f.limit as i64
+                ],
                 |r| {
                     Ok(AuditEntry {
                         id: r.get(0)?,
@@ -259,7 +268,10 @@ mod tests {
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let old = store.audit_recent(10).unwrap();
         assert_eq!(old.len(), 1);
-        assert_eq!(old[0].unix_ms, 1_793_527_200_000, "the time was carried over from `at`");
+        assert_eq!(
+            old[0].unix_ms, 1_793_527_200_000,
+            "the time was carried over from `at`"
+        );
         let e = AuditEntry {
             at: "2026-11-27T10:00:00Z".into(),
             unix_ms: 1_795_773_600_000,
@@ -272,12 +284,36 @@ mod tests {
         };
         store.audit(&e).unwrap();
         let f = |f: AuditFilter| store.audit_query(&AuditFilter { limit: 10, ..f }).unwrap();
-        assert_eq!(f(AuditFilter { outcome: Some("denied".into()), ..Default::default() }).len(), 1);
-        assert_eq!(f(AuditFilter { user: Some("alice".into()), ..Default::default() }).len(), 1);
-        assert_eq!(f(AuditFilter { since_ms: Some(1_795_000_000_000), ..Default::default() })[0].actor, "bob (2)");
+        assert_eq!(
+            f(AuditFilter {
+                outcome: Some("denied".into()),
+                ..Default::default()
+            })
+            .len(),
+            1
+        );
+        assert_eq!(
+            f(AuditFilter {
+                user: Some("alice".into()),
+                ..Default::default()
+            })
+            .len(),
+            1
+        );
+        assert_eq!(
+            f(AuditFilter {
+                since_ms: Some(1_795_000_000_000),
+                ..Default::default()
+            })[0]
+                .actor,
+            "bob (2)"
+        );
         assert_eq!(store.audit_prune(1_795_000_000_000).unwrap(), 1);
         drop(store);
         // Opening again changes nothing.
-        assert_eq!(Store::open(&path).unwrap().audit_recent(10).unwrap().len(), 1);
+        assert_eq!(
+            Store::open(&path).unwrap().audit_recent(10).unwrap().len(),
+            1
+        );
     }
 }

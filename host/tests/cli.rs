@@ -25,12 +25,7 @@ fn run_bytes(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn chatops");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin)
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {
@@ -269,10 +264,22 @@ fn the_shell_skips_lines_it_cannot_read_and_goes_on() {
     let out = run_bytes(cmd, &input, Duration::from_secs(60));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("\nbefore\n") || stdout.starts_with("before\n"), "{stdout}");
-    assert!(stdout.contains("✗ that line is not valid UTF-8 (at byte 5). Skipped it."), "{stdout}");
-    assert!(stdout.contains("✗ that line contains a NUL character. Skipped it."), "{stdout}");
-    assert!(stdout.contains("✗ that line is 71680 bytes; a command is at most 65536. Skipped it."), "{stdout}");
+    assert!(
+        stdout.contains("\nbefore\n") || stdout.starts_with("before\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ that line is not valid UTF-8 (at byte 5). Skipped it."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ that line contains a NUL character. Skipped it."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ that line is 71680 bytes; a command is at most 65536. Skipped it."),
+        "{stdout}"
+    );
     assert!(stdout.contains("\nafter\n"), "{stdout}");
 }
 
@@ -280,7 +287,11 @@ fn the_shell_skips_lines_it_cannot_read_and_goes_on() {
 #[test]
 fn audit_filters_by_plugin_outcome_and_time_as_ndjson() {
     let dir = tempfile::tempdir().unwrap();
-    let echo = chatops::bundled::BUNDLED.iter().find(|(n, _)| *n == "echo").unwrap().1;
+    let echo = chatops::bundled::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == "echo")
+        .unwrap()
+        .1;
     std::fs::write(dir.path().join("echo.wasm"), echo).unwrap();
     let cfg = dir.path().join("chatops.toml");
     std::fs::write(
@@ -307,12 +318,27 @@ fn audit_filters_by_plugin_outcome_and_time_as_ndjson() {
         text(&out)
             .0
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{l}: {e}"))
+            })
             .collect::<Vec<_>>()
     };
-    let denied = audit(&["--plugin", "echo", "--outcome", "denied", "--since", "1h", "--json"]);
+    let denied = audit(&[
+        "--plugin",
+        "echo",
+        "--outcome",
+        "denied",
+        "--since",
+        "1h",
+        "--json",
+    ]);
     assert_eq!(denied.len(), 2, "{denied:?}");
-    assert!(denied.iter().all(|e| e["actor"].as_str().unwrap().starts_with("alice")), "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|e| e["actor"].as_str().unwrap().starts_with("alice")),
+        "{denied:?}"
+    );
     let ok = audit(&["--user", "bob", "--json"]);
     assert_eq!(ok.len(), 1, "{ok:?}");
     assert_eq!(ok[0]["outcome"], "ok");

@@ -292,8 +292,14 @@ fn is_credential(name: &str) -> bool {
 fn origin(url: &str) -> Option<String> {
     let (scheme, authority, _) = split_url(url).ok()?;
     let scheme = scheme.to_ascii_lowercase();
-    let host = authority.rsplit('@').next().unwrap_or(authority).to_ascii_lowercase();
-    let has_port = host.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+    let host = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or(authority)
+        .to_ascii_lowercase();
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
         && !host.ends_with(']');
     let host = if has_port {
         host
@@ -336,4 +342,3 @@ fn split_url(url: &str) -> Result<(&str, &str, &str), HttpError> {
     }
     Ok((scheme, authority, path))
 }
-

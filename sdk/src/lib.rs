@@ -36,12 +36,12 @@ pub use bindings::chatops::plugin::chat::ChatError;
 pub use bindings::chatops::plugin::kv::KvError;
 pub use bindings::chatops::plugin::log::Level;
 pub use bindings::chatops::plugin::secrets::SecretError;
-pub use bindings::exports::chatops::plugin::settings::Setting;
 pub use bindings::chatops::plugin::types::{
     ArgValue, Argument, Capability, CapabilityRequest, Command, CommandError, CommandOption, Event,
     Invocation, OptionChoice, OptionKind, PluginInfo, Post, Reply, ScheduleSpec, User,
     WebhookRequest,
 };
+pub use bindings::exports::chatops::plugin::settings::Setting;
 
 /// What a plugin implements. Only `describe` and `run` are required.
 pub trait Plugin {

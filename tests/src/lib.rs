@@ -1,9 +1,9 @@
 //! Shared pieces of the end-to-end tests: test plugins, a bot to talk to, and fake
 //! upstream services on 127.0.0.1.
 
+pub mod alertmanager;
 pub mod discord_fake;
 pub mod upstream;
-pub mod alertmanager;
 
 use chatops::bot::{Bot, Dev};
 use chatops::capabilities::{Grants, ProgressSink};

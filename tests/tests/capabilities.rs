@@ -77,10 +77,19 @@ async fn http_reaches_what_was_granted_and_nothing_else() {
         r.notices
     );
     // The cloud metadata service is named for what it is, and no grant is suggested.
-    let r = chat.say("fetch http://169.254.169.254/latest/meta-data/").await;
+    let r = chat
+        .say("fetch http://169.254.169.254/latest/meta-data/")
+        .await;
     assert!(r.text.starts_with("denied "), "{}", r.text);
-    let note = r.notices.iter().find(|n| n.contains("169.254.169.254/latest")).expect("a notice");
-    assert!(note.contains("link-local address, where cloud metadata services"), "{note}");
+    let note = r
+        .notices
+        .iter()
+        .find(|n| n.contains("169.254.169.254/latest"))
+        .expect("a notice");
+    assert!(
+        note.contains("link-local address, where cloud metadata services"),
+        "{note}"
+    );
     assert!(!note.contains("chatops grant"), "{note}");
 
     // A redirect is a new request, checked like any other.
@@ -191,8 +200,14 @@ async fn secrets_are_granted_by_name_and_redacted_from_chat() {
     // A redirect within the origin keeps the token; one to another origin drops it, even
     // to a granted destination (the SDK's client, as curl and browsers do).
     let same = format!("fetch {}", up.url("/v1/redirect?to=/v1/whoami"));
-    assert!(chat.ok(&same).await.starts_with("status=200 body=Bearer [redacted]"));
-    let cross = format!("fetch {}", up.url(&format!("/v1/redirect?to={}", other.url("/v1/whoami"))));
+    assert!(chat
+        .ok(&same)
+        .await
+        .starts_with("status=200 body=Bearer [redacted]"));
+    let cross = format!(
+        "fetch {}",
+        up.url(&format!("/v1/redirect?to={}", other.url("/v1/whoami")))
+    );
     assert_eq!(chat.ok(&cross).await, "status=200 body=anonymous");
 
     let r = chat.say("secret other").await;
@@ -520,11 +535,20 @@ async fn plugins_read_the_settings_an_admin_set_through_wasi_config() {
         "",
     );
     let chat = Chat::from_config(&cfg).await;
-    assert_eq!(chat.ok("setting url").await, "value=https://ci.example.com of 2");
+    assert_eq!(
+        chat.ok("setting url").await,
+        "value=https://ci.example.com of 2"
+    );
     assert_eq!(chat.ok("setting retries").await, "value=3 of 2");
     // A key the admin did not set is simply absent.
     assert_eq!(chat.ok("setting project").await, "absent");
-    let probe = chat.bot.dispatcher.plugins().into_iter().find(|p| p.name == "probe").unwrap();
+    let probe = chat
+        .bot
+        .dispatcher
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "probe")
+        .unwrap();
     let declared: Vec<(&str, bool)> = probe
         .compiled
         .settings
@@ -534,13 +558,20 @@ async fn plugins_read_the_settings_an_admin_set_through_wasi_config() {
     assert_eq!(declared, [("url", true), ("project", false)]);
 
     let c = cfg.to_str().unwrap();
-    cli(&["--config", c, "config", "probe", "project", "payments"]).await.unwrap();
-    cli(&["--config", c, "config", "probe", "url", "--unset"]).await.unwrap();
+    cli(&["--config", c, "config", "probe", "project", "payments"])
+        .await
+        .unwrap();
+    cli(&["--config", c, "config", "probe", "url", "--unset"])
+        .await
+        .unwrap();
     cli(&["--config", c, "config", "probe"]).await.unwrap();
     chat.bot.reload_if_changed().await;
     assert_eq!(chat.ok("setting project").await, "value=payments of 2");
     assert_eq!(chat.ok("setting url").await, "absent");
-    let err = cli(&["--config", c, "config", "nobody", "x", "y"]).await.unwrap_err().to_string();
+    let err = cli(&["--config", c, "config", "nobody", "x", "y"])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no plugin `nobody` in the config"), "{err}");
     drop(dir);
 }

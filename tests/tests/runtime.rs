@@ -295,26 +295,59 @@ async fn a_command_clash_disables_one_plugin_and_the_host_serves_the_rest() {
     let paths = write_plugins(dir.path(), &["leaky", "probe"]);
     let sha = |p: &std::path::Path| chatops::runtime::sha256_hex(&std::fs::read(p).unwrap());
     let cfg = dir.path().join("chatops.toml");
-    std::fs::write(&cfg, format!("[plugins.leaky]\npath = \"leaky.wasm\"\nsha256 = \"{}\"\n", sha(&paths[0]))).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[plugins.leaky]\npath = \"leaky.wasm\"\nsha256 = \"{}\"\n",
+            sha(&paths[0])
+        ),
+    )
+    .unwrap();
     let add = |p: &std::path::Path| {
-        let argv = ["chatops", "--config", cfg.to_str().unwrap(), "plugins", "add", p.to_str().unwrap()];
+        let argv = [
+            "chatops",
+            "--config",
+            cfg.to_str().unwrap(),
+            "plugins",
+            "add",
+            p.to_str().unwrap(),
+        ];
         chatops::cli::main(<chatops::cli::Cli as clap::Parser>::parse_from(argv))
     };
     let err = add(&paths[1]).await.unwrap_err().to_string();
-    assert!(err.contains("plugin `probe` declares command `announce`, which plugin `leaky` already serves"), "{err}");
-    assert!(!std::fs::read_to_string(&cfg).unwrap().contains("probe"), "the clash was written");
+    assert!(
+        err.contains(
+            "plugin `probe` declares command `announce`, which plugin `leaky` already serves"
+        ),
+        "{err}"
+    );
+    assert!(
+        !std::fs::read_to_string(&cfg).unwrap().contains("probe"),
+        "the clash was written"
+    );
 
     // Written by hand anyway: the host starts, serves `leaky`, and says why `probe` is off.
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!("[plugins.probe]\npath = \"probe.wasm\"\nsha256 = \"{}\"\n", sha(&paths[1])));
+    text.push_str(&format!(
+        "[plugins.probe]\npath = \"probe.wasm\"\nsha256 = \"{}\"\n",
+        sha(&paths[1])
+    ));
     std::fs::write(&cfg, text).unwrap();
     let chat = Chat::from_config(&cfg).await;
     assert_eq!(chat.say("fail").await.kind, Kind::Failed);
     let disabled = chat.bot.dispatcher.disabled();
     assert_eq!(disabled.len(), 1, "{disabled:?}");
     assert_eq!(disabled[0].0, "probe");
-    assert!(disabled[0].1.contains("is declared by both plugin `leaky`") && disabled[0].1.contains("`probe` is disabled"), "{disabled:?}");
-    assert!(chat.say("setting url").await.text.contains("There is no command `setting`"));
+    assert!(
+        disabled[0].1.contains("is declared by both plugin `leaky`")
+            && disabled[0].1.contains("`probe` is disabled"),
+        "{disabled:?}"
+    );
+    assert!(chat
+        .say("setting url")
+        .await
+        .text
+        .contains("There is no command `setting`"));
     drop(dir);
 }
 
@@ -419,11 +452,18 @@ async fn ask_wipe(chat: &Chat) -> (chatops::dispatch::Caller, String) {
     (who, token)
 }
 
-async fn press(chat: &Chat, who: &chatops::dispatch::Caller, token: &str) -> chatops::dispatch::Response {
+async fn press(
+    chat: &Chat,
+    who: &chatops::dispatch::Caller,
+    token: &str,
+) -> chatops::dispatch::Response {
     let progress: std::sync::Arc<dyn chatops::capabilities::ProgressSink> = chat.progress.clone();
-    tokio::time::timeout(STEP, chat.bot.dispatcher.confirm(who, token, true, progress))
-        .await
-        .expect("the press is answered")
+    tokio::time::timeout(
+        STEP,
+        chat.bot.dispatcher.confirm(who, token, true, progress),
+    )
+    .await
+    .expect("the press is answered")
 }
 
 #[tokio::test]
@@ -433,18 +473,29 @@ async fn a_confirmation_is_checked_again_when_pressed() {
 
     // Normal: the same user confirms and it runs.
     let (who, token) = ask_wipe(&chat).await;
-    assert_eq!(press(&chat, &who, &token).await.text, "wiped everything, as alice asked");
+    assert_eq!(
+        press(&chat, &who, &token).await.text,
+        "wiped everything, as alice asked"
+    );
 
     // Expired: refused, nothing runs.
     let (who, token) = ask_wipe(&chat).await;
     chat.bot.dispatcher.expire_confirmation(&token);
     let r = press(&chat, &who, &token).await;
-    assert!(r.text.contains("expired or was already answered"), "{}", r.text);
+    assert!(
+        r.text.contains("expired or was already answered"),
+        "{}",
+        r.text
+    );
 
     // Access revoked between the prompt and the press: refused, naming who may.
     let (who, token) = ask_wipe(&chat).await;
     let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("roles = [\"ops\"]", "roles = [\"release-managers\"]")).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("roles = [\"ops\"]", "roles = [\"release-managers\"]"),
+    )
+    .unwrap();
     chat.bot.reload().await;
     let r = press(&chat, &who, &token).await;
     assert_eq!(r.kind, Kind::Denied);
@@ -462,8 +513,17 @@ async fn a_confirmation_is_checked_again_when_pressed() {
     chat.bot.reload().await;
     let r = press(&chat, &who, &token).await;
     assert_eq!(r.kind, Kind::Denied);
-    assert!(r.text.contains("plugin `misbehave` has been disabled since you were asked"), "{}", r.text);
-    assert!(r.text.contains("chatops plugins approve misbehave"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("plugin `misbehave` has been disabled since you were asked"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("chatops plugins approve misbehave"),
+        "{}",
+        r.text
+    );
 
     // Approved after the prompt: still refused, since the user confirmed another build.
     write_plugins(dir.path(), &["misbehave"]);
@@ -477,13 +537,34 @@ async fn a_confirmation_is_checked_again_when_pressed() {
     chat.bot.reload().await;
     let r = press(&chat, &who, &token).await;
     assert_eq!(r.kind, Kind::Denied);
-    assert!(r.text.contains("was replaced by another build"), "{}", r.text);
+    assert!(
+        r.text.contains("was replaced by another build"),
+        "{}",
+        r.text
+    );
     let (who, token) = ask_wipe(&chat).await;
-    assert_eq!(press(&chat, &who, &token).await.text, "Wiped everything, as alice asked");
+    assert_eq!(
+        press(&chat, &who, &token).await.text,
+        "Wiped everything, as alice asked"
+    );
 
-    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(20).unwrap();
-    let outcomes: Vec<&str> = audit.iter().filter(|e| e.command == "wipe").map(|e| e.outcome.as_str()).collect();
-    assert_eq!(outcomes, ["ok", "denied", "denied", "denied", "ok"], "{audit:?}");
+    let audit = chat
+        .bot
+        .dispatcher
+        .store()
+        .unwrap()
+        .audit_recent(20)
+        .unwrap();
+    let outcomes: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.command == "wipe")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["ok", "denied", "denied", "denied", "ok"],
+        "{audit:?}"
+    );
     drop(dir);
 }
 
@@ -518,6 +599,11 @@ async fn a_bad_plugin_section_disables_that_plugin_only() {
     let disabled = chat.bot.dispatcher.disabled();
     assert_eq!(disabled.len(), 1, "{disabled:?}");
     assert_eq!(disabled[0].0, "probe");
-    assert!(disabled[0].1.contains("key `grants.http[0]`: `api.example.com` is not an HTTP grant: the scheme is missing"), "{disabled:?}");
+    assert!(
+        disabled[0].1.contains(
+            "key `grants.http[0]`: `api.example.com` is not an HTTP grant: the scheme is missing"
+        ),
+        "{disabled:?}"
+    );
     drop(dir);
 }

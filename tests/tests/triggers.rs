@@ -93,29 +93,124 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
         .await
         .unwrap();
     assert_eq!(status(r), 200);
-    let seen: Vec<String> = posts.0.lock().unwrap().iter().map(|(c, t)| format!("{c} {t}")).collect();
+    let seen: Vec<String> = posts
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(c, t)| format!("{c} {t}"))
+        .collect();
     assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen[0].starts_with("ops POST /tokened/deep/path 7: {\"a\":1} ["), "{seen:?}");
-    assert!(seen.iter().all(|s| !s.contains("authorization") && !s.contains("x-hub-signature")), "{seen:?}");
-    assert!(seen[1].starts_with("ops POST /signed 19: {\"action\":\"opened\"}"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("ops POST /tokened/deep/path 7: {\"a\":1} ["),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| !s.contains("authorization") && !s.contains("x-hub-signature")),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].starts_with("ops POST /signed 19: {\"action\":\"opened\"}"),
+        "{seen:?}"
+    );
 
     // Refused, each before the plugin runs.
     let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
-        ("no auth", c.post(url("/hooks/probe/tokened")).body("x"), 401),
-        ("a wrong bearer", c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-124").body("x"), 401),
-        ("basic auth", c.post(url("/hooks/probe/tokened")).basic_auth("u", Some("bearer-value-123")).body("x"), 401),
-        ("no signature", c.post(url("/hooks/probe/signed")).body(body.clone()), 401),
-        ("a bad signature", c.post(url("/hooks/probe/signed")).header("x-hub-signature-256", "sha256=00ff").body(body.clone()), 401),
-        ("a signature of another body", c.post(url("/hooks/probe/signed")).header("x-hub-signature-256", sign("hmac-key-456", b"{}")).body(body.clone()), 401),
-        ("a signature with another key", c.post(url("/hooks/probe/signed")).header("x-hub-signature-256", sign("hmac-key-457", &body)).body(body.clone()), 401),
-        ("a bearer token on a signed hook", c.post(url("/hooks/probe/signed")).bearer_auth("hmac-key-456").body(body.clone()), 401),
-        ("an unknown hook", c.post(url("/hooks/probe/nope")).bearer_auth("bearer-value-123").body("x"), 404),
-        ("a requested hook nobody granted", c.post(url("/hooks/probe/spare")).bearer_auth("bearer-value-123").body("x"), 404),
-        ("a granted hook the plugin never requested", c.post(url("/hooks/probe/extra")).bearer_auth("bearer-value-123").body("x"), 404),
-        ("an unknown plugin", c.post(url("/hooks/ghost/tokened")).bearer_auth("bearer-value-123").body("x"), 404),
+        (
+            "no auth",
+            c.post(url("/hooks/probe/tokened")).body("x"),
+            401,
+        ),
+        (
+            "a wrong bearer",
+            c.post(url("/hooks/probe/tokened"))
+                .bearer_auth("bearer-value-124")
+                .body("x"),
+            401,
+        ),
+        (
+            "basic auth",
+            c.post(url("/hooks/probe/tokened"))
+                .basic_auth("u", Some("bearer-value-123"))
+                .body("x"),
+            401,
+        ),
+        (
+            "no signature",
+            c.post(url("/hooks/probe/signed")).body(body.clone()),
+            401,
+        ),
+        (
+            "a bad signature",
+            c.post(url("/hooks/probe/signed"))
+                .header("x-hub-signature-256", "sha256=00ff")
+                .body(body.clone()),
+            401,
+        ),
+        (
+            "a signature of another body",
+            c.post(url("/hooks/probe/signed"))
+                .header("x-hub-signature-256", sign("hmac-key-456", b"{}"))
+                .body(body.clone()),
+            401,
+        ),
+        (
+            "a signature with another key",
+            c.post(url("/hooks/probe/signed"))
+                .header("x-hub-signature-256", sign("hmac-key-457", &body))
+                .body(body.clone()),
+            401,
+        ),
+        (
+            "a bearer token on a signed hook",
+            c.post(url("/hooks/probe/signed"))
+                .bearer_auth("hmac-key-456")
+                .body(body.clone()),
+            401,
+        ),
+        (
+            "an unknown hook",
+            c.post(url("/hooks/probe/nope"))
+                .bearer_auth("bearer-value-123")
+                .body("x"),
+            404,
+        ),
+        (
+            "a requested hook nobody granted",
+            c.post(url("/hooks/probe/spare"))
+                .bearer_auth("bearer-value-123")
+                .body("x"),
+            404,
+        ),
+        (
+            "a granted hook the plugin never requested",
+            c.post(url("/hooks/probe/extra"))
+                .bearer_auth("bearer-value-123")
+                .body("x"),
+            404,
+        ),
+        (
+            "an unknown plugin",
+            c.post(url("/hooks/ghost/tokened"))
+                .bearer_auth("bearer-value-123")
+                .body("x"),
+            404,
+        ),
         ("another path", c.post(url("/other")).body("x"), 404),
-        ("GET", c.get(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123"), 405),
-        ("an oversized body", c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body(vec![b'x'; 1001]), 413),
+        (
+            "GET",
+            c.get(url("/hooks/probe/tokened"))
+                .bearer_auth("bearer-value-123"),
+            405,
+        ),
+        (
+            "an oversized body",
+            c.post(url("/hooks/probe/tokened"))
+                .bearer_auth("bearer-value-123")
+                .body(vec![b'x'; 1001]),
+            413,
+        ),
     ];
     for (what, req, want) in cases {
         let r = req.send().await.unwrap();
@@ -143,7 +238,11 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
     });
     let answer = tokio::time::timeout(WAIT, answer).await.unwrap().unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert_eq!(posts.0.lock().unwrap().len(), 2, "a refused request reached the plugin");
+    assert_eq!(
+        posts.0.lock().unwrap().len(),
+        2,
+        "a refused request reached the plugin"
+    );
 
     // A client that sends its headers one byte a second is cut off, holding nothing.
     let slow = tokio::task::spawn_blocking(move || {
@@ -161,17 +260,36 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
         }
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
-        (started.elapsed(), String::from_utf8_lossy(&rest).into_owned())
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&rest).into_owned(),
+        )
     });
     let (took, answer) = tokio::time::timeout(WAIT, slow).await.unwrap().unwrap();
-    assert!(took < Duration::from_secs(8), "the slow client held the connection for {took:?}");
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        took < Duration::from_secs(8),
+        "the slow client held the connection for {took:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
 
     // A plugin at its max_concurrent answers 503 with Retry-After; the sender retries.
-    let sleeping = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("sleep").send();
+    let sleeping = c
+        .post(url("/hooks/probe/tokened"))
+        .bearer_auth("bearer-value-123")
+        .body("sleep")
+        .send();
     let sleeping = tokio::spawn(sleeping);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let busy = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("x").send().await.unwrap();
+    let busy = c
+        .post(url("/hooks/probe/tokened"))
+        .bearer_auth("bearer-value-123")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(busy.status().as_u16(), 503);
     assert_eq!(busy.headers()["retry-after"], "5");
     assert_eq!(status(sleeping.await.unwrap().unwrap()), 200);
@@ -179,21 +297,60 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
     // `chatops webhook send` authenticates the way the grant says.
     let file = dir.path().join("event.json");
     std::fs::write(&file, "{\"from\":\"cli\"}").unwrap();
-    cli(&["--config", cfg.to_str().unwrap(), "webhook", "send", "probe", "signed", file.to_str().unwrap(), "--to", &addr.to_string()]).await.unwrap();
-    assert!(posts.0.lock().unwrap().iter().any(|(_, t)| t.starts_with("POST /signed 14: {\"from\":\"cli\"}")), "{:?}", posts.0.lock().unwrap());
+    cli(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "webhook",
+        "send",
+        "probe",
+        "signed",
+        file.to_str().unwrap(),
+        "--to",
+        &addr.to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        posts
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, t)| t.starts_with("POST /signed 14: {\"from\":\"cli\"}")),
+        "{:?}",
+        posts.0.lock().unwrap()
+    );
 
     // Strangers cannot use up the hook's rate: only authenticated requests count.
     for _ in 0..40 {
-        let r = c.post(url("/hooks/probe/tokened")).bearer_auth("guess").body("x").send().await.unwrap();
+        let r = c
+            .post(url("/hooks/probe/tokened"))
+            .bearer_auth("guess")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(status(r), 401);
     }
-    let r = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("x").send().await.unwrap();
+    let r = c
+        .post(url("/hooks/probe/tokened"))
+        .bearer_auth("bearer-value-123")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(r), 200);
 
     // Over the per-minute rate: 429 with Retry-After.
     let mut last = 0;
     for _ in 0..40 {
-        let r = c.post(url("/hooks/probe/tokened")).bearer_auth("bearer-value-123").body("x").send().await.unwrap();
+        let r = c
+            .post(url("/hooks/probe/tokened"))
+            .bearer_auth("bearer-value-123")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         last = status(r);
         if last == 429 {
             break;
@@ -202,11 +359,30 @@ async fn webhooks_are_refused_before_the_plugin_runs() {
     assert_eq!(last, 429);
 
     // Every request is audited, with nothing secret in it.
-    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(200).unwrap();
-    assert!(audit.iter().any(|e| e.actor.starts_with("[webhook tokened]") && e.outcome == "401"), "{audit:?}");
-    assert!(audit.iter().any(|e| e.actor.starts_with("[webhook signed]") && e.outcome == "ok"), "{audit:?}");
+    let audit = chat
+        .bot
+        .dispatcher
+        .store()
+        .unwrap()
+        .audit_recent(200)
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.actor.starts_with("[webhook tokened]") && e.outcome == "401"),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.actor.starts_with("[webhook signed]") && e.outcome == "ok"),
+        "{audit:?}"
+    );
     let all = format!("{audit:?}");
-    assert!(!all.contains("bearer-value-123") && !all.contains("hmac-key-456"), "{all}");
+    assert!(
+        !all.contains("bearer-value-123") && !all.contains("hmac-key-456"),
+        "{all}"
+    );
     drop(triggers);
     drop(dir);
 }
@@ -221,9 +397,19 @@ async fn schedules_fire_fail_alone_and_never_stack() {
         "",
         "[plugins.probe.grants]\npost = [\"ops\"]\n[plugins.probe.schedules]\ntick = \"default\"\nboom = \"default\"\nslow = \"default\"\n",
     );
-    cli(&["--config", cfg.to_str().unwrap(), "schedules"]).await.unwrap();
+    cli(&["--config", cfg.to_str().unwrap(), "schedules"])
+        .await
+        .unwrap();
     let (chat, triggers, posts) = host(&cfg).await;
-    let count = |text: &str| posts.0.lock().unwrap().iter().filter(|(_, t)| t == text).count();
+    let count = |text: &str| {
+        posts
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, t)| t == text)
+            .count()
+    };
     let deadline = Instant::now() + WAIT;
     while (count("tick") < 3 || count("slow done") < 1) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -234,11 +420,33 @@ async fn schedules_fire_fail_alone_and_never_stack() {
     drop(triggers);
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(logs.contains("schedule `boom` failed: plugin `probe` could not handle schedule boom: boom went the schedule"), "{logs}");
-    assert!(logs.contains("schedule `slow` is due but its previous run is still going; skipped this run"), "{logs}");
-    let audit = chat.bot.dispatcher.store().unwrap().audit_recent(200).unwrap();
-    assert!(audit.iter().any(|e| e.actor.starts_with("[schedule boom]") && e.outcome == "failed"), "{audit:?}");
-    let slow_runs = audit.iter().filter(|e| e.actor.starts_with("[schedule slow]")).count();
-    assert!(slow_runs <= 2, "slow ran {slow_runs} times at once: {audit:?}");
+    assert!(
+        logs.contains(
+            "schedule `slow` is due but its previous run is still going; skipped this run"
+        ),
+        "{logs}"
+    );
+    let audit = chat
+        .bot
+        .dispatcher
+        .store()
+        .unwrap()
+        .audit_recent(200)
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.actor.starts_with("[schedule boom]") && e.outcome == "failed"),
+        "{audit:?}"
+    );
+    let slow_runs = audit
+        .iter()
+        .filter(|e| e.actor.starts_with("[schedule slow]"))
+        .count();
+    assert!(
+        slow_runs <= 2,
+        "slow ran {slow_runs} times at once: {audit:?}"
+    );
     drop(dir);
 }
 
@@ -265,14 +473,20 @@ async fn alertmanager_alerts_reach_the_channel_and_silences_reach_alertmanager()
         defer_after: Duration::from_millis(1500),
         watch_every: Duration::from_millis(200),
     };
-    let running = discord::start(chat.bot.clone(), settings).await.expect("client starts");
+    let running = discord::start(chat.bot.clone(), settings)
+        .await
+        .expect("client starts");
     fake.wait_ready(WAIT).await.expect("READY");
 
     let am = Alertmanager::start(&format!("http://{addr}/hooks/alerts/alertmanager"), TOKEN).await;
     // The admin points the plugin at Alertmanager and lets it reach the API.
     let c = cfg.to_str().unwrap();
-    cli(&["--config", c, "config", "alerts", "url", &am.url]).await.unwrap();
-    cli(&["--config", c, "grant", "alerts", "http", &am.url]).await.unwrap();
+    cli(&["--config", c, "config", "alerts", "url", &am.url])
+        .await
+        .unwrap();
+    cli(&["--config", c, "grant", "alerts", "http", &am.url])
+        .await
+        .unwrap();
     chat.bot.reload_if_changed().await;
 
     let posted = |needle: &'static str| {
@@ -281,7 +495,11 @@ async fn alertmanager_alerts_reach_the_channel_and_silences_reach_alertmanager()
         async move {
             fake.wait_request(
                 &format!("a post with {needle}"),
-                |r| r.method == "POST" && r.path == path && r.body["content"].as_str().unwrap_or("").contains(needle),
+                |r| {
+                    r.method == "POST"
+                        && r.path == path
+                        && r.body["content"].as_str().unwrap_or("").contains(needle)
+                },
                 WAIT,
             )
             .await
@@ -292,16 +510,35 @@ async fn alertmanager_alerts_reach_the_channel_and_silences_reach_alertmanager()
                 .to_string()
         }
     };
-    let labels = [("alertname", "HighLatency"), ("severity", "critical"), ("service", "api")];
-    let notes = [("summary", "p99 latency over 2s"), ("description", "Requests to api are slow")];
+    let labels = [
+        ("alertname", "HighLatency"),
+        ("severity", "critical"),
+        ("service", "api"),
+    ];
+    let notes = [
+        ("summary", "p99 latency over 2s"),
+        ("description", "Requests to api are slow"),
+    ];
     am.push(&labels, &notes, false).await;
     let firing = posted("FIRING").await;
-    assert!(firing.contains("HighLatency") && firing.contains("(critical)") && firing.contains("p99 latency over 2s"), "{firing}");
+    assert!(
+        firing.contains("HighLatency")
+            && firing.contains("(critical)")
+            && firing.contains("p99 latency over 2s"),
+        "{firing}"
+    );
     assert!(firing.contains(&am.url), "a link to Alertmanager: {firing}");
 
     let list = chat.ok("alerts list").await;
-    assert!(list.contains("HighLatency") && list.contains("not acked"), "{list}");
-    let fp = list.split('`').nth(3).expect("a fingerprint in backticks").to_string();
+    assert!(
+        list.contains("HighLatency") && list.contains("not acked"),
+        "{list}"
+    );
+    let fp = list
+        .split('`')
+        .nth(3)
+        .expect("a fingerprint in backticks")
+        .to_string();
     let acked = chat.ok(&format!("alerts ack {}", &fp[..8])).await;
     assert!(acked.contains("You acked **HighLatency**"), "{acked}");
     assert!(posted("acked **HighLatency**").await.contains("alice"));
@@ -313,10 +550,20 @@ async fn alertmanager_alerts_reach_the_channel_and_silences_reach_alertmanager()
     assert!(chat.ok("alerts list").await.contains("Nothing is firing"));
 
     // A silence made from the chat, as the user who asked, suppresses the alert.
-    am.push(&[("alertname", "DiskFull"), ("severity", "warning")], &[("summary", "disk 95% full")], false).await;
+    am.push(
+        &[("alertname", "DiskFull"), ("severity", "warning")],
+        &[("summary", "disk 95% full")],
+        false,
+    )
+    .await;
     posted("DiskFull").await;
-    let silenced = chat.ok("silence alertname=DiskFull 1h cleaning up old logs").await;
-    assert!(silenced.contains("Silenced alertname=\"DiskFull\""), "{silenced}");
+    let silenced = chat
+        .ok("silence alertname=DiskFull 1h cleaning up old logs")
+        .await;
+    assert!(
+        silenced.contains("Silenced alertname=\"DiskFull\""),
+        "{silenced}"
+    );
     let deadline = Instant::now() + WAIT;
     loop {
         let alerts = am.alerts().await;
@@ -329,12 +576,21 @@ async fn alertmanager_alerts_reach_the_channel_and_silences_reach_alertmanager()
         if state.as_deref() == Some("suppressed") {
             break;
         }
-        assert!(Instant::now() < deadline, "DiskFull never became suppressed: {alerts}");
+        assert!(
+            Instant::now() < deadline,
+            "DiskFull never became suppressed: {alerts}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let silences = am.silences().await;
-    assert!(silences.to_string().contains("\"createdBy\":\"alice\""), "{silences}");
-    assert!(chat.ok("silence list").await.contains("cleaning up old logs"));
+    assert!(
+        silences.to_string().contains("\"createdBy\":\"alice\""),
+        "{silences}"
+    );
+    assert!(chat
+        .ok("silence list")
+        .await
+        .contains("cleaning up old logs"));
 
     running.shutdown().await;
     drop(am);

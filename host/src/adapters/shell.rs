@@ -20,7 +20,7 @@ impl ProgressSink for PrintProgress {
 }
 
 /// Posts to other channels (granted with `post`), shown inline with their channel.
-struct PrintPost;
+pub struct PrintPost;
 #[async_trait::async_trait]
 impl crate::capabilities::Poster for PrintPost {
     async fn post(&self, channel: &str, text: &str) -> Result<(), String> {
@@ -116,7 +116,9 @@ fn check_line(buf: Vec<u8>) -> Line {
             "that line is not valid UTF-8 (at byte {}). Skipped it.",
             e.utf8_error().valid_up_to()
         )),
-        Ok(s) if s.contains('\0') => Line::Bad("that line contains a NUL character. Skipped it.".into()),
+        Ok(s) if s.contains('\0') => {
+            Line::Bad("that line contains a NUL character. Skipped it.".into())
+        }
         Ok(s) => Line::Text(s),
     }
 }

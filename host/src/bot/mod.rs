@@ -315,7 +315,9 @@ impl Bot {
         let c = &loaded.config;
         if let (Some(days), Some(store)) = (c.host.audit_retention_days, self.dispatcher.store()) {
             let keep = std::time::Duration::from_secs(u64::from(days) * 86_400);
-            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
             match store.audit_prune(now.saturating_sub(keep).as_millis() as i64) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("deleted {n} audit record(s) older than {days} days"),

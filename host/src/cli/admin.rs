@@ -72,9 +72,17 @@ pub(super) fn grant_trigger(
             }
             let (field, secret, how) = match (way.bearer, way.hmac) {
                 (Some(_), Some(_)) => bail!("give --bearer or --hmac, not both"),
-                (None, Some(s)) => ("hmac_sha256", s, "sign the body: X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body with"),
+                (None, Some(s)) => (
+                    "hmac_sha256",
+                    s,
+                    "sign the body: X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body with",
+                ),
                 (Some(s), None) => ("bearer", s, "send Authorization: Bearer <the value of"),
-                (None, None) => ("bearer", format!("{name}-token"), "send Authorization: Bearer <the value of"),
+                (None, None) => (
+                    "bearer",
+                    format!("{name}-token"),
+                    "send Authorization: Bearer <the value of",
+                ),
             };
             file.grant_webhook(plugin, name, field, &secret)?;
             file.save()?;
@@ -94,7 +102,11 @@ pub(super) fn grant_trigger(
             };
             file.set_schedule(plugin, name, &value)?;
             file.save()?;
-            let when = if value == "default" { "at the time the plugin declares".to_string() } else { format!("at `{value}`") };
+            let when = if value == "default" {
+                "at the time the plugin declares".to_string()
+            } else {
+                format!("at `{value}`")
+            };
             println!("Schedule `{name}` of `{plugin}` runs {when}; `chatops schedules` shows when it fires next.");
         }
         ("webhook", None) => {
@@ -139,7 +151,9 @@ pub(super) async fn settings(
             Ok(())
         }
         (_, _, true) => bail!("--unset takes the key only: chatops config {plugin} KEY --unset"),
-        (None, Some(_), false) => bail!("write the key before the value: chatops config {plugin} KEY VALUE"),
+        (None, Some(_), false) => {
+            bail!("write the key before the value: chatops config {plugin} KEY VALUE")
+        }
         (Some(key), Some(value), false) => {
             let max = crate::capabilities::config::MAX_KEY_BYTES;
             if key.is_empty() || key.len() > max || key.chars().any(char::is_control) {
@@ -158,7 +172,10 @@ pub(super) async fn settings(
         (key, None, false) => {
             let loaded = load_config(config)?;
             let pc = loaded.config.plugins.get(plugin).with_context(|| {
-                format!("no plugin `{plugin}` in {}; add it with `chatops plugins add PATH`", loaded.path.display())
+                format!(
+                    "no plugin `{plugin}` in {}; add it with `chatops plugins add PATH`",
+                    loaded.path.display()
+                )
             })?;
             let declared = match super::plugins::describe(&loaded.resolve(&pc.path)).await {
                 Ok(d) => d.settings,
@@ -168,14 +185,19 @@ pub(super) async fn settings(
                 }
             };
             let show = |k: &str| {
-                let value = pc.config.get(k).and_then(crate::capabilities::config::as_text);
+                let value = pc
+                    .config
+                    .get(k)
+                    .and_then(crate::capabilities::config::as_text);
                 let about = declared.iter().find(|s| s.key == k);
                 let value = match (value, about) {
                     (Some(v), _) => format!("= \"{v}\""),
                     (None, Some(s)) if s.required => "is not set (required)".to_string(),
                     (None, _) => "is not set".to_string(),
                 };
-                let about = about.map(|s| format!(" — {}", s.description)).unwrap_or_default();
+                let about = about
+                    .map(|s| format!(" — {}", s.description))
+                    .unwrap_or_default();
                 println!("  {k} {value}{about}");
             };
             match key {
@@ -185,7 +207,12 @@ pub(super) async fn settings(
                         println!("`{plugin}` declares no settings and has none set.");
                     }
                     let mut keys: Vec<&str> = declared.iter().map(|s| s.key.as_str()).collect();
-                    keys.extend(pc.config.keys().map(String::as_str).filter(|k| !declared.iter().any(|s| s.key == *k)));
+                    keys.extend(
+                        pc.config
+                            .keys()
+                            .map(String::as_str)
+                            .filter(|k| !declared.iter().any(|s| s.key == *k)),
+                    );
                     for k in keys {
                         show(k);
                     }
@@ -211,7 +238,10 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
     let secrets = SecretStore::from_config(&loaded)?;
     let mut problems = 0;
     for (name, why) in &loaded.broken {
-        println!("✗ {name}: its section in the config is wrong, so it will not run:\n    {}", why.replace('\n', "\n    "));
+        println!(
+            "✗ {name}: its section in the config is wrong, so it will not run:\n    {}",
+            why.replace('\n', "\n    ")
+        );
         problems += 1;
     }
     for (name, pc) in &loaded.config.plugins {
@@ -248,7 +278,12 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
             .chain(pc.grants.post.iter().map(|c| format!("post {c}")))
             .chain(pc.grants.kv.then(|| "kv".to_string()))
             .chain(pc.grants.webhooks.keys().map(|h| format!("webhook {h}")))
-            .chain(pc.schedules.iter().filter(|(_, v)| *v != "off").map(|(n, _)| format!("schedule {n}")))
+            .chain(
+                pc.schedules
+                    .iter()
+                    .filter(|(_, v)| *v != "off")
+                    .map(|(n, _)| format!("schedule {n}")),
+            )
             .collect();
         for r in &info.capabilities {
             let shown = r.capability.describe();
@@ -283,14 +318,24 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
         }
         for setting in &p.compiled.settings {
             match pc.config.get(&setting.key) {
-                Some(v) => println!("    setting  {} = {v} — {}", setting.key, setting.description),
+                Some(v) => println!(
+                    "    setting  {} = {v} — {}",
+                    setting.key, setting.description
+                ),
                 None if setting.required => {
                     println!("    ! setting `{}` is required and not set ({}): chatops config {name} {} VALUE", setting.key, setting.description, setting.key);
                 }
-                None => println!("    setting  {} is not set — {}", setting.key, setting.description),
+                None => println!(
+                    "    setting  {} is not set — {}",
+                    setting.key, setting.description
+                ),
             }
         }
-        for key in pc.config.keys().filter(|k| !p.compiled.settings.iter().any(|s| &s.key == *k)) {
+        for key in pc
+            .config
+            .keys()
+            .filter(|k| !p.compiled.settings.iter().any(|s| &s.key == *k))
+        {
             println!("    setting  {key} is set but the plugin does not declare it");
         }
     }
@@ -338,7 +383,11 @@ pub(super) async fn audit(config: Option<PathBuf>, args: super::AuditArgs) -> Re
         } else {
             format!(" — {}", e.detail.lines().next().unwrap_or(""))
         };
-        let took = if e.digest.is_empty() { String::new() } else { format!(" {} ms", e.duration_ms) };
+        let took = if e.digest.is_empty() {
+            String::new()
+        } else {
+            format!(" {} ms", e.duration_ms)
+        };
         println!(
             "{}  {}  #{}  {}: {}  [{}]{took}{detail}",
             e.at, e.actor, e.channel, e.plugin, e.args, e.outcome

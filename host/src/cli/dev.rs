@@ -48,14 +48,24 @@ pub(super) fn dev_setup(
 }
 
 /// The configured host, or the --plugin files with their fake grants.
-pub(super) async fn start(config: Option<PathBuf>, dev: DevArgs, with_bundled: bool) -> Result<Arc<Bot>> {
+pub(super) async fn start(
+    config: Option<PathBuf>,
+    dev: DevArgs,
+    with_bundled: bool,
+) -> Result<Arc<Bot>> {
     if dev.plugins.is_empty() {
         if !dev.http.is_empty() || !dev.secrets.is_empty() || !dev.settings.is_empty() {
             bail!("--http, --secret and --setting apply to --plugin files; for configured plugins use `chatops grant` and `chatops config`");
         }
         return Bot::start(config.as_deref()).await;
     }
-    let setup = dev_setup(dev.plugins, &dev.http, &dev.secrets, &dev.settings, with_bundled)?;
+    let setup = dev_setup(
+        dev.plugins,
+        &dev.http,
+        &dev.secrets,
+        &dev.settings,
+        with_bundled,
+    )?;
     Bot::start_dev(setup).await
 }
 
@@ -87,4 +97,3 @@ impl crate::capabilities::ProgressSink for StderrProgress {
         eprintln!("… {text}");
     }
 }
-

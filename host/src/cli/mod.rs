@@ -302,7 +302,9 @@ pub async fn main(cli: Cli) -> Result<()> {
                     headers,
                     body: trigger::read_body(body.as_deref())?,
                 },
-                other => bail!("`{other}` is not an event kind: use `schedule NAME` or `webhook PATH`"),
+                other => {
+                    bail!("`{other}` is not an event kind: use `schedule NAME` or `webhook PATH`")
+                }
             };
             trigger::trigger(dev::start(config, dev, false).await?, &plugin, what).await
         }
@@ -326,7 +328,9 @@ pub async fn main(cli: Cli) -> Result<()> {
             kind,
             value,
         } => match kind.as_str() {
-            "webhook" | "schedule" => admin::grant_trigger(config, &plugin, &kind, value.as_deref(), None),
+            "webhook" | "schedule" => {
+                admin::grant_trigger(config, &plugin, &kind, value.as_deref(), None)
+            }
             _ => admin::grant(config, &plugin, &kind, value.as_deref(), false).await,
         },
         Cmd::Schedules => trigger::schedules(config).await,
@@ -382,4 +386,3 @@ fn config_or_default(config: Option<PathBuf>) -> PathBuf {
 fn load_config(config: Option<PathBuf>) -> Result<Loaded> {
     bot::load_config_or_explain(&config_or_default(config))
 }
-

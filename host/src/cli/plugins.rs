@@ -1,8 +1,8 @@
 //! `chatops plugins …`: inspect, add, list, approve and remove plugins.
 
 use super::{config_or_default, load_config, PluginsCmd};
-use crate::config::edit::ConfigFile;
 use crate::config;
+use crate::config::edit::ConfigFile;
 use crate::dispatch::help;
 use crate::model::{Capability, PluginInfo, Setting};
 use crate::runtime::{sha256_hex, Runtime};
@@ -136,7 +136,10 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
         PluginsCmd::List => {
             let loaded = load_config(config)?;
             for (name, why) in &loaded.broken {
-                println!("{name}  NOT RUNNING: its section in the config is wrong:\n    {}", why.replace('\n', "\n    "));
+                println!(
+                    "{name}  NOT RUNNING: its section in the config is wrong:\n    {}",
+                    why.replace('\n', "\n    ")
+                );
             }
             if loaded.config.plugins.is_empty() && loaded.broken.is_empty() {
                 println!(
@@ -164,7 +167,11 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
                     grants.push("kv".into());
                 }
                 grants.extend(g.webhooks.keys().map(|h| format!("webhook {h}")));
-                grants.extend(p.schedules.iter().map(|(s, v)| format!("schedule {s} ({v})")));
+                grants.extend(
+                    p.schedules
+                        .iter()
+                        .map(|(s, v)| format!("schedule {s} ({v})")),
+                );
                 println!(
                     "    grants: {}",
                     if grants.is_empty() {
@@ -307,4 +314,3 @@ fn relative_to(file: &Path, dir: &Path) -> String {
         Err(_) => f.display().to_string(),
     }
 }
-

@@ -22,18 +22,9 @@ pub(super) fn read_body(body: Option<&std::path::Path>) -> Result<Vec<u8>> {
     }
 }
 
-/// Posts made while firing an event by hand, printed with their channel.
-struct PrintPost;
-#[async_trait::async_trait]
-impl crate::capabilities::Poster for PrintPost {
-    async fn post(&self, channel: &str, text: &str) -> Result<(), String> {
-        println!("[#{channel}] {text}");
-        Ok(())
-    }
-}
-
 pub(super) async fn trigger(bot: Arc<Bot>, plugin: &str, what: Manual) -> Result<()> {
-    bot.dispatcher.set_poster(Arc::new(PrintPost));
+    bot.dispatcher
+        .set_poster(Arc::new(crate::adapters::shell::PrintPost));
     let outcome = crate::triggers::manual::fire(&bot.dispatcher, plugin, what)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -49,12 +40,12 @@ pub(super) async fn trigger(bot: Arc<Bot>, plugin: &str, what: Manual) -> Result
     }
 }
 
-
 /// `chatops schedules`.
 pub(super) async fn schedules(config: Option<PathBuf>) -> Result<()> {
     let path = config_or_default(config);
     let loaded = load_config(Some(path.clone()))?;
-    let tz = schedule::timezone(loaded.config.host.timezone.as_deref()).map_err(anyhow::Error::msg)?;
+    let tz =
+        schedule::timezone(loaded.config.host.timezone.as_deref()).map_err(anyhow::Error::msg)?;
     let bot = Bot::start(Some(&path)).await?;
     let entries = schedule::entries(&bot.dispatcher);
     if entries.is_empty() {
@@ -62,10 +53,18 @@ pub(super) async fn schedules(config: Option<PathBuf>) -> Result<()> {
     }
     let now = chrono::Utc::now();
     for e in entries {
-        let whose = if e.overridden { "the admin's time" } else { "its own time" };
+        let whose = if e.overridden {
+            "the admin's time"
+        } else {
+            "its own time"
+        };
         let state = match (&e.off, schedule::next_after(&e.cron, now, tz)) {
             (Some(why), _) => format!("off — {why}"),
-            (None, Ok(next)) => format!("next {} ({})", next.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z"), tz.name()),
+            (None, Ok(next)) => format!(
+                "next {} ({})",
+                next.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z"),
+                tz.name()
+            ),
             (None, Err(why)) => format!("broken — {why}"),
         };
         println!("{}/{}  `{}` ({whose})  {state}", e.plugin, e.name, e.cron);
@@ -89,11 +88,16 @@ pub(super) async fn send(
         .get(plugin)
         .and_then(|p| p.grants.webhooks.get(name))
         .with_context(|| format!("plugin `{plugin}` has no webhook `{name}` granted; grant it with `chatops grant {plugin} webhook {name}`"))?;
-    let auth = HookAuth::from_grant(grant).context("the grant names no way to authenticate (bearer or hmac_sha256)")?;
+    let auth = HookAuth::from_grant(grant)
+        .context("the grant names no way to authenticate (bearer or hmac_sha256)")?;
     let secrets = crate::capabilities::secrets::SecretStore::from_config(&loaded)?;
-    let key = secrets
-        .lookup(auth.secret())
-        .with_context(|| format!("secret `{}` has no value: {}", auth.secret(), secrets.how_to_set(auth.secret())))?;
+    let key = secrets.lookup(auth.secret()).with_context(|| {
+        format!(
+            "secret `{}` has no value: {}",
+            auth.secret(),
+            secrets.how_to_set(auth.secret())
+        )
+    })?;
     let addr = to
         .or_else(|| loaded.config.webhooks.listen.clone())
         .context("[webhooks] listen is not set; set it, or pass --to HOST:PORT")?;
@@ -101,14 +105,21 @@ pub(super) async fn send(
     let url = format!("http://{addr}/hooks/{plugin}/{name}");
     let mut req = reqwest::Client::builder().no_proxy().build()?.post(&url);
     for h in headers {
-        let (k, v) = h.split_once(':').with_context(|| format!("--header `{h}`: write `Name: value`"))?;
+        let (k, v) = h
+            .split_once(':')
+            .with_context(|| format!("--header `{h}`: write `Name: value`"))?;
         req = req.header(k.trim(), v.trim());
     }
     req = match &auth {
         HookAuth::Bearer(_) => req.bearer_auth(&key),
-        HookAuth::Hmac(_) => req.header(crate::triggers::webhook::auth::SIGNATURE_HEADER, crate::triggers::webhook::auth::sign(&key, &body)),
+        HookAuth::Hmac(_) => req.header(
+            crate::triggers::webhook::auth::SIGNATURE_HEADER,
+            crate::triggers::webhook::auth::sign(&key, &body),
+        ),
     };
-    let resp = req.body(body).send().await.with_context(|| format!("cannot reach {url}; is the host running with [webhooks] listen = \"{addr}\"?"))?;
+    let resp = req.body(body).send().await.with_context(|| {
+        format!("cannot reach {url}; is the host running with [webhooks] listen = \"{addr}\"?")
+    })?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     println!("{} {}", status.as_u16(), text.trim());

@@ -1,7 +1,7 @@
 //! Reading `chatops.toml` and checking the host's own keys, each problem with the file,
 //! the key and the fix.
 
-use super::{Config, ConfigError, LimitsConfig, Loaded, is_valid_name};
+use super::{is_valid_name, Config, ConfigError, LimitsConfig, Loaded};
 use std::path::Path;
 
 /// Parse `text` (the contents of `path`) without touching the disk.
@@ -63,7 +63,9 @@ pub fn settle(mut loaded: Loaded, errors: Vec<ConfigError>) -> Result<Loaded, Ve
         return Err(errors);
     }
     for e in errors {
-        let Some(name) = e.plugin.clone() else { continue };
+        let Some(name) = e.plugin.clone() else {
+            continue;
+        };
         loaded.config.plugins.remove(&name);
         let why = loaded.broken.entry(name).or_default();
         if !why.is_empty() {

@@ -214,7 +214,10 @@ impl ConfigFile {
     /// Returns false if the schedule was not in the config.
     pub fn remove_schedule(&mut self, name: &str, schedule: &str) -> anyhow::Result<bool> {
         let plugin = self.plugin(name)?;
-        let Some(table) = plugin.get_mut("schedules").and_then(Item::as_table_like_mut) else {
+        let Some(table) = plugin
+            .get_mut("schedules")
+            .and_then(Item::as_table_like_mut)
+        else {
             return Ok(false);
         };
         Ok(table.remove(schedule).is_some())
@@ -234,10 +237,11 @@ impl ConfigFile {
         let table = item
             .as_table_like_mut()
             .ok_or_else(|| anyhow::anyhow!("`plugins.{name}.config` is not a table"))?;
-        let before = table
-            .get(key)
-            .and_then(|v| v.as_value())
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string().trim().to_string()));
+        let before = table.get(key).and_then(|v| v.as_value()).map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string().trim().to_string())
+        });
         table.insert(key, value(text));
         Ok(before)
     }
@@ -327,9 +331,15 @@ http = ["https://releases.example.com/api"]
         assert_eq!(deploy.grants.secrets, vec!["release-token"]);
         assert_eq!(deploy.grants.http, vec!["https://releases.example.com/api"]);
         assert!(parsed.plugins.contains_key("echo"));
-        assert_eq!(f.set_setting("deploy", "url", "https://ci.example.com").unwrap(), None);
         assert_eq!(
-            f.set_setting("deploy", "url", "https://ci2.example.com").unwrap().as_deref(),
+            f.set_setting("deploy", "url", "https://ci.example.com")
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            f.set_setting("deploy", "url", "https://ci2.example.com")
+                .unwrap()
+                .as_deref(),
             Some("https://ci.example.com")
         );
         let parsed: crate::config::Config = toml::from_str(&f.doc.to_string()).unwrap();
@@ -338,12 +348,22 @@ http = ["https://releases.example.com/api"]
             Some("https://ci2.example.com")
         );
         assert!(f.unset_setting("deploy", "url").unwrap());
-        assert_eq!(f.grant_webhook("deploy", "ci", "bearer", "ci-token").unwrap(), None);
-        assert!(f.grant_webhook("deploy", "ci", "hmac_sha256", "ci-secret").unwrap().is_some());
+        assert_eq!(
+            f.grant_webhook("deploy", "ci", "bearer", "ci-token")
+                .unwrap(),
+            None
+        );
+        assert!(f
+            .grant_webhook("deploy", "ci", "hmac_sha256", "ci-secret")
+            .unwrap()
+            .is_some());
         f.set_schedule("deploy", "nightly", "0 2 * * *").unwrap();
         let parsed: crate::config::Config = toml::from_str(&f.doc.to_string()).unwrap();
         let ci = &parsed.plugins["deploy"].grants.webhooks["ci"];
-        assert_eq!((ci.bearer.as_deref(), ci.hmac_sha256.as_deref()), (None, Some("ci-secret")));
+        assert_eq!(
+            (ci.bearer.as_deref(), ci.hmac_sha256.as_deref()),
+            (None, Some("ci-secret"))
+        );
         assert_eq!(parsed.plugins["deploy"].schedules["nightly"], "0 2 * * *");
         assert!(f.revoke_webhook("deploy", "ci").unwrap());
         assert!(f.remove_schedule("deploy", "nightly").unwrap());
@@ -354,7 +374,9 @@ http = ["https://releases.example.com/api"]
 
     #[test]
     fn grants_are_checked_before_they_are_written() {
-        assert!(Grant::parse("http", None).unwrap_err().contains("needs a URL"));
+        assert!(Grant::parse("http", None)
+            .unwrap_err()
+            .contains("needs a URL"));
         assert!(Grant::parse("teleport", None)
             .unwrap_err()
             .contains("not a capability"));

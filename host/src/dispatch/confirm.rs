@@ -102,21 +102,20 @@ impl Dispatcher {
         accept: bool,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
-        let p = match self.confirmations.take(token, &caller.user.id) {
-            Ok(p) => p,
-            Err(Refused::NotYours) => {
-                return self.answer(Response::new(
-                    Kind::Denied,
-                    "Only the person who asked can confirm or cancel this command.",
-                ))
-            }
-            Err(Refused::Gone) => {
-                return self.answer(Response::new(
+        let p =
+            match self.confirmations.take(token, &caller.user.id) {
+                Ok(p) => p,
+                Err(Refused::NotYours) => {
+                    return self.answer(Response::new(
+                        Kind::Denied,
+                        "Only the person who asked can confirm or cancel this command.",
+                    ))
+                }
+                Err(Refused::Gone) => return self.answer(Response::new(
                     Kind::Failed,
                     "This confirmation has expired or was already answered; run the command again.",
-                ))
-            }
-        };
+                )),
+            };
         if !accept {
             let r = Response::new(
                 Kind::Cancelled,
@@ -127,10 +126,19 @@ impl Dispatcher {
         let reg = self.registry();
         let Some(plugin) = reg.plugins.get(&p.plugin).cloned() else {
             let why = match reg.disabled.get(&p.plugin) {
-                Some(why) => format!("plugin `{}` has been disabled since you were asked: {why}", p.plugin),
-                None => format!("plugin `{}` has been removed since you were asked", p.plugin),
+                Some(why) => format!(
+                    "plugin `{}` has been disabled since you were asked: {why}",
+                    p.plugin
+                ),
+                None => format!(
+                    "plugin `{}` has been removed since you were asked",
+                    p.plugin
+                ),
             };
-            let r = Response::new(Kind::Denied, format!("`{}{}` did not run: {why}.", p.shown, p.line));
+            let r = Response::new(
+                Kind::Denied,
+                format!("`{}{}` did not run: {why}.", p.shown, p.line),
+            );
             return self.audit_only(caller, &p.plugin, &p.line, r);
         };
         if plugin.compiled.digest != p.digest {
@@ -147,11 +155,20 @@ impl Dispatcher {
             .find(|c| c.name == p.invocation.command)
             .cloned();
         let Some(cmd) = cmd.filter(|c| parse::check(c, &p.invocation.args).is_ok()) else {
-            let r = Response::new(Kind::Failed, format!("`{}{}` did not run: the command changed after you were asked. Run it again.", p.shown, p.line));
+            let r = Response::new(
+                Kind::Failed,
+                format!(
+                    "`{}{}` did not run: the command changed after you were asked. Run it again.",
+                    p.shown, p.line
+                ),
+            );
             return self.refuse(caller, &plugin, &p.line, r);
         };
         if let Err(why) = self.may_run(caller, &plugin) {
-            let r = Response::new(Kind::Denied, format!("You may no longer run `{}`: {why}. Nothing ran.", cmd.name));
+            let r = Response::new(
+                Kind::Denied,
+                format!("You may no longer run `{}`: {why}. Nothing ran.", cmd.name),
+            );
             return self.refuse(caller, &plugin, &p.line, r);
         }
         self.run(&p.shown, caller, plugin, p.invocation, &p.line, progress)

@@ -73,7 +73,11 @@ impl Dispatcher {
                 Some(why) => format!("plugin `{plugin}` is disabled: {why}"),
                 None => format!("no plugin `{plugin}` is running"),
             };
-            return EventOutcome { posted: 0, error: Some(EventError::NoPlugin(why)), notices: vec![] };
+            return EventOutcome {
+                posted: 0,
+                error: Some(EventError::NoPlugin(why)),
+                notices: vec![],
+            };
         };
         let exit = self.exit_for(&p, &what, Arc::new(NoProgress));
         let started = std::time::Instant::now();
@@ -92,19 +96,39 @@ impl Dispatcher {
         let Some(_slot) = Slot::take(&self.running, &p.name, p.limits.max_concurrent) else {
             let max = p.limits.max_concurrent;
             exit.notice(format!("plugin `{plugin}` hit max_concurrent = {max} while handling {what}; raise it under [plugins.{plugin}.limits] if this is normal load"));
-            let error = EventError::Busy(format!("plugin `{plugin}` is busy ({max} running); retry later"));
+            let error = EventError::Busy(format!(
+                "plugin `{plugin}` is busy ({max} running); retry later"
+            ));
             audit(Some(&error), 0);
-            return EventOutcome { posted: 0, error: Some(error), notices: exit.take_notices() };
+            return EventOutcome {
+                posted: 0,
+                error: Some(error),
+                notices: exit.take_notices(),
+            };
         };
         let ctx = self.context(&p, &what, exit.clone());
-        let result = self.runtime.call(&p.compiled, ctx.clone(), Call::Event(event)).await;
+        let result = self
+            .runtime
+            .call(&p.compiled, ctx.clone(), Call::Event(event))
+            .await;
         let (posts, error) = match result {
             Ok(CallResult::Event(Ok(posts))) => (posts, None),
-            Ok(CallResult::Event(Err(CommandError::Usage(m) | CommandError::Denied(m) | CommandError::Failed(m)))) => {
-                (vec![], Some(format!("plugin `{plugin}` could not handle {what}: {m}")))
-            }
-            Ok(_) => (vec![], Some(format!("plugin `{plugin}` answered {what} with the wrong kind of result"))),
-            Err(e) => (vec![], Some(format!("plugin `{plugin}` {e} while handling {what}"))),
+            Ok(CallResult::Event(Err(
+                CommandError::Usage(m) | CommandError::Denied(m) | CommandError::Failed(m),
+            ))) => (
+                vec![],
+                Some(format!("plugin `{plugin}` could not handle {what}: {m}")),
+            ),
+            Ok(_) => (
+                vec![],
+                Some(format!(
+                    "plugin `{plugin}` answered {what} with the wrong kind of result"
+                )),
+            ),
+            Err(e) => (
+                vec![],
+                Some(format!("plugin `{plugin}` {e} while handling {what}")),
+            ),
         };
         let (mut posted, mut undelivered) = (0, 0);
         for post in posts {
@@ -114,7 +138,10 @@ impl Dispatcher {
                 Err(crate::model::bindings::chatops::plugin::chat::ChatError::NotGranted(_)) => {}
                 Err(e) => {
                     undelivered += 1;
-                    exit.log(tracing::Level::WARN, &format!("a post from {what} did not go out: {e:?}"));
+                    exit.log(
+                        tracing::Level::WARN,
+                        &format!("a post from {what} did not go out: {e:?}"),
+                    );
                 }
             }
         }
@@ -124,18 +151,32 @@ impl Dispatcher {
         });
         let error = error.map(|m| EventError::Failed(exit.chat(&m, MAX_TEXT_BYTES)));
         audit(error.as_ref(), posted);
-        EventOutcome { posted, error, notices: exit.take_notices() }
+        EventOutcome {
+            posted,
+            error,
+            notices: exit.take_notices(),
+        }
     }
 
     /// Audit a trigger's refusal before any plugin ran (a webhook's 401, 404, 429, …).
     /// The detail passes the exit like every audit row.
-    pub fn audit_refused(&self, plugin: &str, origin: &str, what: &str, outcome: &str, detail: &str) {
+    pub fn audit_refused(
+        &self,
+        plugin: &str,
+        origin: &str,
+        what: &str,
+        outcome: &str,
+        detail: &str,
+    ) {
         if let Some(store) = &self.store {
             // The names come from the URL, so from anyone: keep them short.
             let plugin: String = plugin.chars().take(64).collect();
             let origin: String = origin.chars().take(80).collect();
             let exit = Exit::quiet(&plugin);
-            exit.audit(store, entry(&system(&origin), &plugin, what, outcome, detail.to_string()));
+            exit.audit(
+                store,
+                entry(&system(&origin), &plugin, what, outcome, detail.to_string()),
+            );
         }
     }
 }

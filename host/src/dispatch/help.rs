@@ -121,7 +121,9 @@ impl Dispatcher {
         };
         self.answer(Response::new(
             Kind::Usage,
-            format!("There is no command `{name}`.{hint} Type `{prefix}help` to see what you can run."),
+            format!(
+                "There is no command `{name}`.{hint} Type `{prefix}help` to see what you can run."
+            ),
         ))
     }
 
@@ -153,7 +155,9 @@ impl Dispatcher {
         } else {
             Vec::new()
         };
-        self.answer(Response::new(Kind::Help, overview(prefix, &visible, &disabled)))
+        self.answer(Response::new(
+            Kind::Help,
+            overview(prefix, &visible, &disabled),
+        ))
     }
-
 }

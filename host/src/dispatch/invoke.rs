@@ -31,7 +31,12 @@ impl Dispatcher {
         ))
     }
 
-    pub(super) fn context(&self, plugin: &LoadedPlugin, command: &str, exit: Arc<Exit>) -> CallContext {
+    pub(super) fn context(
+        &self,
+        plugin: &LoadedPlugin,
+        command: &str,
+        exit: Arc<Exit>,
+    ) -> CallContext {
         CallContext {
             plugin: plugin.name.clone(),
             command: command.to_string(),
@@ -60,7 +65,15 @@ impl Dispatcher {
             let max = plugin.limits.max_concurrent;
             exit.notice(format!("plugin `{}` hit max_concurrent = {max}; raise it under [plugins.{}.limits] if this is normal load", plugin.name, plugin.name));
             let text = format!("`{command}` is busy: plugin `{}` is already running {max} command(s). Try again in a moment.", plugin.name);
-            return self.finish(caller, &plugin.name, line, &exit, Response::new(Kind::Failed, text), true, None);
+            return self.finish(
+                caller,
+                &plugin.name,
+                line,
+                &exit,
+                Response::new(Kind::Failed, text),
+                true,
+                None,
+            );
         };
         let span = tracing::info_span!("command", plugin = %plugin.name, command = %command, user = %caller.user.name, id = %invocation.id);
         let ctx = self.context(&plugin, &command, exit.clone());
@@ -126,7 +139,8 @@ impl Dispatcher {
         let (text, hit) = exit.chat_checked(&r.text, MAX_TEXT_BYTES);
         r.text = text;
         if hit && r.kind == Kind::Reply {
-            r.text.push_str("\n(a secret value was redacted from this reply)");
+            r.text
+                .push_str("\n(a secret value was redacted from this reply)");
         }
         r.notices.extend(exit.take_notices());
         if audit {
@@ -138,7 +152,11 @@ impl Dispatcher {
                     Kind::Cancelled => "cancelled",
                     _ => "failed",
                 };
-                let detail = if r.kind == Kind::Reply { String::new() } else { r.text.clone() };
+                let detail = if r.kind == Kind::Reply {
+                    String::new()
+                } else {
+                    r.text.clone()
+                };
                 let mut e = entry(caller, plugin, line, outcome, detail);
                 if let Some(ran) = &ran {
                     ran.fill(&mut e);
@@ -152,7 +170,11 @@ impl Dispatcher {
     /// An answer that names no plugin (help, unknown command, a press of a stale button).
     pub(super) fn answer(&self, r: Response) -> Response {
         let caller = Caller {
-            user: crate::model::User { id: String::new(), name: String::new(), roles: vec![] },
+            user: crate::model::User {
+                id: String::new(),
+                name: String::new(),
+                roles: vec![],
+            },
             channel: String::new(),
             guild: None,
         };
@@ -160,18 +182,40 @@ impl Dispatcher {
     }
 
     /// An answer about `plugin` where nothing ran (denied, cancelled), audited.
-    pub(super) fn refuse(&self, caller: &Caller, plugin: &LoadedPlugin, line: &str, r: Response) -> Response {
-        let exit = self.exit_for(plugin, line.split(' ').next().unwrap_or(""), Arc::new(crate::exit::NoProgress));
+    pub(super) fn refuse(
+        &self,
+        caller: &Caller,
+        plugin: &LoadedPlugin,
+        line: &str,
+        r: Response,
+    ) -> Response {
+        let exit = self.exit_for(
+            plugin,
+            line.split(' ').next().unwrap_or(""),
+            Arc::new(crate::exit::NoProgress),
+        );
         self.finish(caller, &plugin.name, line, &exit, r, true, None)
     }
 
     /// An answer about a plugin that is no longer loaded, audited.
-    pub(super) fn audit_only(&self, caller: &Caller, plugin: &str, line: &str, r: Response) -> Response {
+    pub(super) fn audit_only(
+        &self,
+        caller: &Caller,
+        plugin: &str,
+        line: &str,
+        r: Response,
+    ) -> Response {
         self.finish(caller, plugin, line, &Exit::quiet(plugin), r, true, None)
     }
 }
 
-pub(super) fn entry(caller: &Caller, plugin: &str, line: &str, outcome: &str, detail: String) -> AuditEntry {
+pub(super) fn entry(
+    caller: &Caller,
+    plugin: &str,
+    line: &str,
+    outcome: &str,
+    detail: String,
+) -> AuditEntry {
     let now = std::time::SystemTime::now();
     AuditEntry {
         at: humantime::format_rfc3339_seconds(now).to_string(),
@@ -221,7 +265,11 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    pub(super) fn take(running: &Arc<Mutex<HashMap<String, u32>>>, plugin: &str, max: u32) -> Option<Slot> {
+    pub(super) fn take(
+        running: &Arc<Mutex<HashMap<String, u32>>>,
+        plugin: &str,
+        max: u32,
+    ) -> Option<Slot> {
         let mut map = lock(running);
         let n = map.entry(plugin.to_string()).or_insert(0);
         if *n >= max {

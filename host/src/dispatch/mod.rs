@@ -206,7 +206,10 @@ impl Dispatcher {
 
     pub fn disabled(&self) -> Vec<(String, String)> {
         let reg = self.registry();
-        reg.disabled.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        reg.disabled
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Every command, with the plugin that serves it (for slash-command registration).
@@ -214,7 +217,12 @@ impl Dispatcher {
         self.registry()
             .plugins
             .values()
-            .flat_map(|p| p.info().commands.iter().map(|c| (p.name.clone(), c.clone())))
+            .flat_map(|p| {
+                p.info()
+                    .commands
+                    .iter()
+                    .map(|c| (p.name.clone(), c.clone()))
+            })
             .collect()
     }
 

@@ -58,7 +58,12 @@ impl Registry {
     /// The plugin serving command `name`, and the command.
     pub fn command(&self, name: &str) -> Option<(Arc<LoadedPlugin>, Command)> {
         let plugin = self.plugins.get(self.commands.get(name)?)?.clone();
-        let cmd = plugin.info().commands.iter().find(|c| c.name == name)?.clone();
+        let cmd = plugin
+            .info()
+            .commands
+            .iter()
+            .find(|c| c.name == name)?
+            .clone();
         Some((plugin, cmd))
     }
 

@@ -145,7 +145,6 @@ impl Runtime {
             }),
         }
     }
-
 }
 
 #[cfg(test)]

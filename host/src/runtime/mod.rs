@@ -164,7 +164,11 @@ impl Runtime {
         let exit = ctx.exit.clone();
         let mut store = self.new_store(ctx);
         let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), async {
-            let instance = plugin.pre.instance_pre().instantiate_async(&mut store).await?;
+            let instance = plugin
+                .pre
+                .instance_pre()
+                .instantiate_async(&mut store)
+                .await?;
             let world = plugin.indices.load(&mut store, &instance)?;
             let guest = world.chatops_plugin_guest();
             Ok::<_, wasmtime::Error>(match call {
@@ -188,7 +192,10 @@ impl Runtime {
         let state = store.data();
         let stdout = state.stdout.text();
         if !stdout.is_empty() {
-            exit.log(tracing::Level::DEBUG, &format!("stdout: {}", stdout.trim_end()));
+            exit.log(
+                tracing::Level::DEBUG,
+                &format!("stdout: {}", stdout.trim_end()),
+            );
         }
         match outcome {
             Err(_) => {

@@ -19,13 +19,18 @@ pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
     for r in &info.capabilities {
         if let Capability::Schedule(s) = &r.capability {
             if !is_valid_name(&s.name) {
-                return Err(format!("schedule `{}`: the name must be 1-32 characters of a-z, 0-9, - and _", s.name));
+                return Err(format!(
+                    "schedule `{}`: the name must be 1-32 characters of a-z, 0-9, - and _",
+                    s.name
+                ));
             }
             parse_cron(&s.cron).map_err(|e| format!("schedule `{}`: {e}", s.name))?;
         }
         if let Capability::Webhook(name) = &r.capability {
             if !is_valid_name(name) {
-                return Err(format!("webhook `{name}`: the name must be 1-32 characters of a-z, 0-9, - and _"));
+                return Err(format!(
+                    "webhook `{name}`: the name must be 1-32 characters of a-z, 0-9, - and _"
+                ));
             }
         }
     }
@@ -54,12 +59,19 @@ pub fn settings(settings: &[Setting]) -> Result<(), String> {
     let mut seen = std::collections::BTreeSet::new();
     for s in settings {
         if s.key.is_empty() || s.key.len() > max || s.key.chars().any(char::is_control) {
-            return Err(format!("setting `{}`: a key is 1 to {max} printable characters", s.key));
+            return Err(format!(
+                "setting `{}`: a key is 1 to {max} printable characters",
+                s.key
+            ));
         }
         if !seen.insert(s.key.as_str()) {
             return Err(format!("setting `{}` is declared twice", s.key));
         }
-        text_len(&format!("setting `{}`: the description", s.key), &s.description, 200)?;
+        text_len(
+            &format!("setting `{}`: the description", s.key),
+            &s.description,
+            200,
+        )?;
     }
     Ok(())
 }

@@ -22,7 +22,12 @@ impl Manual {
     pub fn event(self) -> Result<Event, String> {
         match self {
             Manual::Schedule(name) => Ok(super::schedule(&name)),
-            Manual::Webhook { method, path, headers, body } => {
+            Manual::Webhook {
+                method,
+                path,
+                headers,
+                body,
+            } => {
                 let headers = headers
                     .iter()
                     .map(|h| {
@@ -39,7 +44,11 @@ impl Manual {
 }
 
 /// Fire `what` at `plugin`; the origin in the audit trail is `cli`.
-pub async fn fire(dispatcher: &Dispatcher, plugin: &str, what: Manual) -> Result<EventOutcome, String> {
+pub async fn fire(
+    dispatcher: &Dispatcher,
+    plugin: &str,
+    what: Manual,
+) -> Result<EventOutcome, String> {
     let event = what.event()?;
     Ok(dispatcher.deliver(plugin, event, "cli").await)
 }

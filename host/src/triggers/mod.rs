@@ -24,7 +24,10 @@ pub struct Triggers {
 }
 
 /// Start the triggers a config asks for (none but the clock without a config).
-pub async fn start(dispatcher: Arc<Dispatcher>, loaded: Option<&Loaded>) -> anyhow::Result<Triggers> {
+pub async fn start(
+    dispatcher: Arc<Dispatcher>,
+    loaded: Option<&Loaded>,
+) -> anyhow::Result<Triggers> {
     let (webhooks, tz) = match loaded {
         Some(l) => (
             webhook::start(dispatcher.clone(), &l.config.webhooks).await?,
@@ -51,21 +54,39 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         plugin: None,
     };
     if let Err(e) = schedule::timezone(c.host.timezone.as_deref()) {
-        errors.push(host("host.timezone", e, "use an IANA time zone name, or remove the key for UTC"));
+        errors.push(host(
+            "host.timezone",
+            e,
+            "use an IANA time zone name, or remove the key for UTC",
+        ));
     }
     if let Some(listen) = &c.webhooks.listen {
         if listen.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(host("webhooks.listen", format!("`{listen}` is not an address and port"), "write it like \"127.0.0.1:8686\""));
+            errors.push(host(
+                "webhooks.listen",
+                format!("`{listen}` is not an address and port"),
+                "write it like \"127.0.0.1:8686\"",
+            ));
         }
     }
     if c.webhooks.max_body_bytes == 0 || c.webhooks.per_minute == 0 {
-        errors.push(host("webhooks", "max_body_bytes and per_minute must be above 0".into(), "raise them, or remove them for the defaults"));
+        errors.push(host(
+            "webhooks",
+            "max_body_bytes and per_minute must be above 0".into(),
+            "raise them, or remove them for the defaults",
+        ));
     }
     for (name, p) in &c.plugins {
         for (hook, g) in &p.grants.webhooks {
             let key = format!("grants.webhooks.{hook}");
             if !crate::config::is_valid_name(hook) {
-                errors.push(ConfigError::plugin(file, name, &key, "a hook's name is 1-32 characters of a-z, 0-9, - and _", "use the name the plugin requests (chatops plugins inspect)"));
+                errors.push(ConfigError::plugin(
+                    file,
+                    name,
+                    &key,
+                    "a hook's name is 1-32 characters of a-z, 0-9, - and _",
+                    "use the name the plugin requests (chatops plugins inspect)",
+                ));
             }
             if webhook::auth::HookAuth::from_grant(g).is_none() {
                 errors.push(ConfigError::plugin(file, name, &key, "a webhook needs exactly one of `bearer` or `hmac_sha256`, naming a secret", &format!("write bearer = \"{hook}-token\" (Authorization: Bearer) or hmac_sha256 = \"{hook}-secret\" (X-Hub-Signature-256)")));
@@ -74,7 +95,13 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         for (sched, value) in &p.schedules {
             if !matches!(value.as_str(), "default" | "off") {
                 if let Err(e) = crate::runtime::validate::parse_cron(value) {
-                    errors.push(ConfigError::plugin(file, name, &format!("schedules.{sched}"), e, "write \"default\" (the plugin's own time), \"off\", or a cron expression"));
+                    errors.push(ConfigError::plugin(
+                        file,
+                        name,
+                        &format!("schedules.{sched}"),
+                        e,
+                        "write \"default\" (the plugin's own time), \"off\", or a cron expression",
+                    ));
                 }
             }
         }
@@ -91,7 +118,11 @@ pub fn schedule(name: &str) -> Event {
 pub fn webhook(method: &str, path: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Event {
     Event::Webhook(WebhookRequest {
         method: method.to_ascii_uppercase(),
-        path: if path.starts_with('/') { path.to_string() } else { format!("/{path}") },
+        path: if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        },
         headers,
         body,
     })

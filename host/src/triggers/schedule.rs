@@ -53,12 +53,29 @@ fn plugin_entries(p: &LoadedPlugin) -> Vec<Entry> {
         .iter()
         .map(|(name, cron)| {
             let (cron, overridden, off) = match p.grants.schedules.get(name).map(String::as_str) {
-                None => (cron.clone(), false, Some(format!("not enabled: chatops grant {} schedule {name}", p.name))),
-                Some("off") => (cron.clone(), false, Some("turned off in the config".to_string())),
+                None => (
+                    cron.clone(),
+                    false,
+                    Some(format!(
+                        "not enabled: chatops grant {} schedule {name}",
+                        p.name
+                    )),
+                ),
+                Some("off") => (
+                    cron.clone(),
+                    false,
+                    Some("turned off in the config".to_string()),
+                ),
                 Some("default") => (cron.clone(), false, None),
                 Some(own) => (own.to_string(), true, None),
             };
-            Entry { plugin: p.name.clone(), name: name.clone(), cron, overridden, off }
+            Entry {
+                plugin: p.name.clone(),
+                name: name.clone(),
+                cron,
+                overridden,
+                off,
+            }
         })
         .collect();
     for (name, value) in &p.grants.schedules {
@@ -87,7 +104,9 @@ pub fn next_after(cron: &str, after: DateTime<Utc>, tz: Tz) -> Result<DateTime<U
 pub fn timezone(name: Option<&str>) -> Result<Tz, String> {
     match name {
         None => Ok(Tz::UTC),
-        Some(n) => n.parse::<Tz>().map_err(|_| format!("`{n}` is not a time zone; use an IANA name like \"Europe/Paris\" or \"UTC\"")),
+        Some(n) => n.parse::<Tz>().map_err(|_| {
+            format!("`{n}` is not a time zone; use an IANA name like \"Europe/Paris\" or \"UTC\"")
+        }),
     }
 }
 
@@ -122,7 +141,10 @@ pub fn start(dispatcher: Arc<Dispatcher>, tz: Tz) -> Clock {
                 if !due {
                     continue;
                 }
-                let busy = running.entry((e.plugin.clone(), e.name.clone())).or_default().clone();
+                let busy = running
+                    .entry((e.plugin.clone(), e.name.clone()))
+                    .or_default()
+                    .clone();
                 if busy.swap(true, Ordering::SeqCst) {
                     tracing::warn!(plugin = %e.plugin, "schedule `{}` is due but its previous run is still going; skipped this run", e.name);
                     continue;
@@ -130,7 +152,9 @@ pub fn start(dispatcher: Arc<Dispatcher>, tz: Tz) -> Clock {
                 let d = dispatcher.clone();
                 tokio::spawn(async move {
                     let origin = format!("schedule {}", e.name);
-                    let out = d.deliver(&e.plugin, super::schedule(&e.name), &origin).await;
+                    let out = d
+                        .deliver(&e.plugin, super::schedule(&e.name), &origin)
+                        .await;
                     if let Some(err) = out.error {
                         tracing::warn!(plugin = %e.plugin, "schedule `{}` failed: {err}; it fires again at its next time", e.name);
                     }
@@ -155,30 +179,64 @@ mod tests {
     fn five_and_six_field_crons_and_nicknames() {
         let friday_evening = at("2026-11-27T18:00:00Z");
         // 09:00 on weekdays: next is Monday.
-        assert_eq!(next_after("0 9 * * 1-5", friday_evening, Tz::UTC).unwrap(), at("2026-11-30T09:00:00Z"));
+        assert_eq!(
+            next_after("0 9 * * 1-5", friday_evening, Tz::UTC).unwrap(),
+            at("2026-11-30T09:00:00Z")
+        );
         // Every second (six fields, seconds first).
-        assert_eq!(next_after("* * * * * *", friday_evening, Tz::UTC).unwrap(), at("2026-11-27T18:00:01Z"));
-        assert_eq!(next_after("*/15 * * * *", at("2026-11-27T18:07:30Z"), Tz::UTC).unwrap(), at("2026-11-27T18:15:00Z"));
-        assert_eq!(next_after("@daily", friday_evening, Tz::UTC).unwrap(), at("2026-11-28T00:00:00Z"));
+        assert_eq!(
+            next_after("* * * * * *", friday_evening, Tz::UTC).unwrap(),
+            at("2026-11-27T18:00:01Z")
+        );
+        assert_eq!(
+            next_after("*/15 * * * *", at("2026-11-27T18:07:30Z"), Tz::UTC).unwrap(),
+            at("2026-11-27T18:15:00Z")
+        );
+        assert_eq!(
+            next_after("@daily", friday_evening, Tz::UTC).unwrap(),
+            at("2026-11-28T00:00:00Z")
+        );
         // Strictly after: a time that matches is not its own next.
-        assert_eq!(next_after("0 18 * * *", friday_evening, Tz::UTC).unwrap(), at("2026-11-28T18:00:00Z"));
+        assert_eq!(
+            next_after("0 18 * * *", friday_evening, Tz::UTC).unwrap(),
+            at("2026-11-28T18:00:00Z")
+        );
     }
 
     #[test]
     fn time_zones_move_the_wall_clock_and_follow_summer_time() {
         let tz = timezone(Some("Europe/Paris")).unwrap();
         // 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
-        assert_eq!(next_after("0 9 * * *", at("2026-11-27T10:00:00Z"), tz).unwrap(), at("2026-11-28T08:00:00Z"));
-        assert_eq!(next_after("0 9 * * *", at("2026-07-01T10:00:00Z"), tz).unwrap(), at("2026-07-02T07:00:00Z"));
+        assert_eq!(
+            next_after("0 9 * * *", at("2026-11-27T10:00:00Z"), tz).unwrap(),
+            at("2026-11-28T08:00:00Z")
+        );
+        assert_eq!(
+            next_after("0 9 * * *", at("2026-07-01T10:00:00Z"), tz).unwrap(),
+            at("2026-07-02T07:00:00Z")
+        );
         assert_eq!(timezone(None).unwrap(), Tz::UTC);
-        assert!(timezone(Some("Mars/Olympus")).unwrap_err().contains("not a time zone"));
+        assert!(timezone(Some("Mars/Olympus"))
+            .unwrap_err()
+            .contains("not a time zone"));
     }
 
     #[test]
     fn bad_crons_say_how_to_write_one() {
-        for bad in ["", "* * *", "61 * * * *", "0 25 * * *", "0 9 * * 8", "every day", "* * * * * * * *"] {
+        for bad in [
+            "",
+            "* * *",
+            "61 * * * *",
+            "0 25 * * *",
+            "0 9 * * 8",
+            "every day",
+            "* * * * * * * *",
+        ] {
             let e = parse_cron(bad).unwrap_err();
-            assert!(e.contains("is not a cron expression") && e.contains("0 9 * * 1-5"), "{bad}: {e}");
+            assert!(
+                e.contains("is not a cron expression") && e.contains("0 9 * * 1-5"),
+                "{bad}: {e}"
+            );
         }
         assert!(parse_cron("0 9 * * MON-FRI").is_ok());
     }

@@ -127,8 +127,18 @@ mod tests {
     fn dice_and_bonuses_are_bounded() {
         assert_eq!(parse_dice("2d6+1").unwrap(), (2, 6, 1));
         assert_eq!(parse_dice("d20-3").unwrap(), (1, 20, -3));
-        for bad in ["2d6+9223372036854775807", "2d6-1000001", "0d6", "2d1", "101d6", "xd6"] {
-            assert!(matches!(parse_dice(bad), Err(CommandError::Usage(_))), "{bad}");
+        for bad in [
+            "2d6+9223372036854775807",
+            "2d6-1000001",
+            "0d6",
+            "2d1",
+            "101d6",
+            "xd6",
+        ] {
+            assert!(
+                matches!(parse_dice(bad), Err(CommandError::Usage(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -26,7 +26,11 @@ pub enum AnyInteraction {
 }
 
 impl AnyInteraction {
-    pub(super) async fn respond(&self, http: &Http, r: CreateInteractionResponse) -> serenity::Result<()> {
+    pub(super) async fn respond(
+        &self,
+        http: &Http,
+        r: CreateInteractionResponse,
+    ) -> serenity::Result<()> {
         match self {
             AnyInteraction::Command(c) => c.create_response(http, r).await,
             AnyInteraction::Component(c) => c.create_response(http, r).await,

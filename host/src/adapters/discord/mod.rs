@@ -4,8 +4,8 @@
 
 mod answer;
 mod commands;
-mod serve;
 pub mod reply;
+mod serve;
 
 use crate::bot::Bot;
 use crate::config::DiscordConfig;

@@ -62,7 +62,8 @@ impl HookAuth {
                 let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
                     .map_err(|_| "the key cannot be used")?;
                 mac.update(body);
-                mac.verify_slice(&sig).map_err(|_| "the signature does not match the body")
+                mac.verify_slice(&sig)
+                    .map_err(|_| "the signature does not match the body")
             }
         }
     }
@@ -87,7 +88,9 @@ mod tests {
     fn bearer_tokens_must_match_exactly() {
         let auth = HookAuth::Bearer("s".into());
         let key = "token-123";
-        assert!(auth.check(key, headers(&[("authorization", "Bearer token-123")]), b"").is_ok());
+        assert!(auth
+            .check(key, headers(&[("authorization", "Bearer token-123")]), b"")
+            .is_ok());
         for (value, why) in [
             ("Bearer token-124", "wrong bearer token"),
             ("Bearer token-12", "wrong bearer token"),
@@ -96,10 +99,15 @@ mod tests {
             ("Basic dG9rZW4tMTIz", "not a Bearer token"),
             ("token-123", "not a Bearer token"),
         ] {
-            let got = auth.check(key, headers(&[("authorization", value)]), b"").unwrap_err();
+            let got = auth
+                .check(key, headers(&[("authorization", value)]), b"")
+                .unwrap_err();
             assert!(got.contains(why), "{value}: {got}");
         }
-        assert_eq!(auth.check(key, headers(&[]), b""), Err("no Authorization header"));
+        assert_eq!(
+            auth.check(key, headers(&[]), b""),
+            Err("no Authorization header")
+        );
     }
 
     #[test]
@@ -110,30 +118,51 @@ mod tests {
         let body = b"Hello, World!";
         let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         assert_eq!(sign(key, body), good);
-        assert!(auth.check(key, headers(&[(SIGNATURE_HEADER, good)]), body).is_ok());
+        assert!(auth
+            .check(key, headers(&[(SIGNATURE_HEADER, good)]), body)
+            .is_ok());
         let upper = good.to_uppercase().replace("SHA256=", "sha256=");
-        assert!(auth.check(key, headers(&[(SIGNATURE_HEADER, &upper)]), body).is_ok());
+        assert!(auth
+            .check(key, headers(&[(SIGNATURE_HEADER, &upper)]), body)
+            .is_ok());
         for (sig, body, why) in [
             (good, &b"Hello, World?"[..], "does not match"),
             (good, &b""[..], "does not match"),
             ("sha256=757107ea", &body[..], "does not match"),
-            ("sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", &body[..], "sha256="),
+            (
+                "sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+                &body[..],
+                "sha256=",
+            ),
             ("sha256=zz", &body[..], "not hex"),
             ("sha256=", &body[..], "does not match"),
         ] {
-            let got = auth.check(key, headers(&[(SIGNATURE_HEADER, sig)]), body).unwrap_err();
+            let got = auth
+                .check(key, headers(&[(SIGNATURE_HEADER, sig)]), body)
+                .unwrap_err();
             assert!(got.contains(why), "{sig}: {got}");
         }
-        assert!(auth.check("another key", headers(&[(SIGNATURE_HEADER, good)]), body).is_err());
+        assert!(auth
+            .check("another key", headers(&[(SIGNATURE_HEADER, good)]), body)
+            .is_err());
         assert!(auth.check(key, headers(&[]), body).is_err());
     }
 
     #[test]
     fn a_grant_names_exactly_one_way() {
-        let both = WebhookGrant { bearer: Some("a".into()), hmac_sha256: Some("b".into()) };
+        let both = WebhookGrant {
+            bearer: Some("a".into()),
+            hmac_sha256: Some("b".into()),
+        };
         assert_eq!(HookAuth::from_grant(&both), None);
         assert_eq!(HookAuth::from_grant(&WebhookGrant::default()), None);
-        let one = WebhookGrant { bearer: None, hmac_sha256: Some("gh".into()) };
-        assert_eq!(HookAuth::from_grant(&one), Some(HookAuth::Hmac("gh".into())));
+        let one = WebhookGrant {
+            bearer: None,
+            hmac_sha256: Some("gh".into()),
+        };
+        assert_eq!(
+            HookAuth::from_grant(&one),
+            Some(HookAuth::Hmac("gh".into()))
+        );
     }
 }

@@ -26,7 +26,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Headers a plugin never sees: the sender's credentials are the host's business.
-const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization", SIGNATURE_HEADER];
+const HIDDEN_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    SIGNATURE_HEADER,
+];
 
 /// A running listener; dropping it stops accepting.
 pub struct Listener {
@@ -48,7 +53,10 @@ struct State {
 }
 
 /// Listen on `cfg.listen`; `None` if webhooks are off.
-pub async fn start(dispatcher: Arc<Dispatcher>, cfg: &WebhooksConfig) -> anyhow::Result<Option<Listener>> {
+pub async fn start(
+    dispatcher: Arc<Dispatcher>,
+    cfg: &WebhooksConfig,
+) -> anyhow::Result<Option<Listener>> {
     let Some(listen) = &cfg.listen else {
         return Ok(None);
     };
@@ -90,12 +98,20 @@ pub async fn start(dispatcher: Arc<Dispatcher>, cfg: &WebhooksConfig) -> anyhow:
 fn answer(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
-fn with_header(mut r: Response<Full<Bytes>>, name: http::HeaderName, value: &'static str) -> Response<Full<Bytes>> {
-    r.headers_mut().insert(name, http::HeaderValue::from_static(value));
+fn with_header(
+    mut r: Response<Full<Bytes>>,
+    name: http::HeaderName,
+    value: &'static str,
+) -> Response<Full<Bytes>> {
+    r.headers_mut()
+        .insert(name, http::HeaderValue::from_static(value));
     r
 }
 
@@ -105,19 +121,28 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         return answer(StatusCode::OK, "ok");
     }
     let Some(rest) = path.strip_prefix("/hooks/") else {
-        return answer(StatusCode::NOT_FOUND, "no such hook: webhooks are POST /hooks/PLUGIN/NAME");
+        return answer(
+            StatusCode::NOT_FOUND,
+            "no such hook: webhooks are POST /hooks/PLUGIN/NAME",
+        );
     };
     let (plugin, below) = rest.split_once('/').unwrap_or((rest, ""));
     let name = below.split('/').next().unwrap_or("");
     let origin = format!("webhook {name}");
     let what = format!("webhook {} /{below}", req.method());
     let refuse = |status: StatusCode, why: &str| {
-        state.dispatcher.audit_refused(plugin, &origin, &what, status.as_str(), why);
+        state
+            .dispatcher
+            .audit_refused(plugin, &origin, &what, status.as_str(), why);
         answer(status, why)
     };
     // Unknown and ungranted hooks look the same from outside.
     let granted = state.dispatcher.plugin(plugin).and_then(|p| {
-        let requested = p.info().capabilities.iter().any(|r| r.capability == Capability::Webhook(name.to_string()));
+        let requested = p
+            .info()
+            .capabilities
+            .iter()
+            .any(|r| r.capability == Capability::Webhook(name.to_string()));
         let auth = p.grants.webhooks.get(name).and_then(HookAuth::from_grant)?;
         requested.then_some(auth)
     });
@@ -129,38 +154,78 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         return with_header(r, http::header::ALLOW, "POST");
     }
     let Some(key) = state.dispatcher.secret(auth.secret()) else {
-        let why = format!("hook `{name}` of plugin `{plugin}` authenticates with secret `{}`, which has no value", auth.secret());
+        let why = format!(
+            "hook `{name}` of plugin `{plugin}` authenticates with secret `{}`, which has no value",
+            auth.secret()
+        );
         tracing::error!("{why}; the sender is refused until an admin sets it");
-        return refuse(StatusCode::UNAUTHORIZED, "this hook cannot authenticate anyone yet");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "this hook cannot authenticate anyone yet",
+        );
     };
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     // A bearer token is checked before the body is read: a stranger costs nothing more.
     if let HookAuth::Bearer(_) = auth {
         if let Err(why) = auth.check(&key, header, b"") {
-            return with_header(refuse(StatusCode::UNAUTHORIZED, why), http::header::WWW_AUTHENTICATE, "Bearer");
+            return with_header(
+                refuse(StatusCode::UNAUTHORIZED, why),
+                http::header::WWW_AUTHENTICATE,
+                "Bearer",
+            );
         }
     }
     let max = state.cfg.max_body_bytes;
-    let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than {max} bytes"));
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is larger than {max} bytes"),
+        );
     }
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
         .filter(|(k, _)| !HIDDEN_HEADERS.contains(&k.as_str()))
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let signature = header(SIGNATURE_HEADER).map(str::to_string);
     let body = Limited::new(req.into_body(), max as usize);
-    let body = match tokio::time::timeout(Duration::from_millis(state.cfg.body_timeout_ms), body.collect()).await {
-        Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive"),
-        Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than {max} bytes")),
+    let body = match tokio::time::timeout(
+        Duration::from_millis(state.cfg.body_timeout_ms),
+        body.collect(),
+    )
+    .await
+    {
+        Err(_) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took too long to arrive",
+            )
+        }
+        Ok(Err(_)) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is larger than {max} bytes"),
+            )
+        }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     if let HookAuth::Hmac(_) = auth {
-        let sig = |n: &str| (n == SIGNATURE_HEADER).then_some(signature.as_deref()).flatten();
+        let sig = |n: &str| {
+            (n == SIGNATURE_HEADER)
+                .then_some(signature.as_deref())
+                .flatten()
+        };
         if let Err(why) = auth.check(&key, sig, &body) {
             return refuse(StatusCode::UNAUTHORIZED, why);
         }
@@ -168,14 +233,21 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     // Only senders who proved themselves count against the hook's rate: a stranger's
     // requests cannot use up the budget of the real sender.
     if !take_rate(state, plugin, name) {
-        let r = refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests for this hook; slow down");
+        let r = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests for this hook; slow down",
+        );
         return with_header(r, http::header::RETRY_AFTER, "60");
     }
     let event = super::webhook(&method, &format!("/{below}"), headers, body.to_vec());
     let outcome = state.dispatcher.deliver(plugin, event, &origin).await;
     match outcome.error {
         None => answer(StatusCode::OK, &format!("ok: {} post(s)", outcome.posted)),
-        Some(EventError::Busy(m)) => with_header(answer(StatusCode::SERVICE_UNAVAILABLE, &m), http::header::RETRY_AFTER, "5"),
+        Some(EventError::Busy(m)) => with_header(
+            answer(StatusCode::SERVICE_UNAVAILABLE, &m),
+            http::header::RETRY_AFTER,
+            "5",
+        ),
         Some(EventError::NoPlugin(m)) => answer(StatusCode::NOT_FOUND, &m),
         Some(EventError::Failed(m)) => answer(StatusCode::INTERNAL_SERVER_ERROR, &m),
     }
@@ -185,7 +257,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
 fn take_rate(state: &State, plugin: &str, name: &str) -> bool {
     let mut rate = state.rate.lock().unwrap_or_else(|e| e.into_inner());
     let now = Instant::now();
-    let entry = rate.entry((plugin.to_string(), name.to_string())).or_insert((now, 0));
+    let entry = rate
+        .entry((plugin.to_string(), name.to_string()))
+        .or_insert((now, 0));
     if now.duration_since(entry.0) >= Duration::from_secs(60) {
         *entry = (now, 0);
     }

@@ -21,10 +21,16 @@ impl Plugin for Leaky {
             ("progress", "Show the secret as progress"),
             ("announce", "Post the secret to #ops"),
             ("panic", "Panic with the secret"),
-            ("trap", "Print a panic look-alike with the secret, then trap"),
+            (
+                "trap",
+                "Print a panic look-alike with the secret, then trap",
+            ),
             ("spin", "Print the secret, then loop past the CPU limit"),
             ("hog", "Print the secret, then grow past the memory limit"),
-            ("nap", "Print the secret, then sleep past the wall-time limit"),
+            (
+                "nap",
+                "Print the secret, then sleep past the wall-time limit",
+            ),
             ("fail", "Fail with the secret"),
             ("deny", "Refuse with the secret"),
             ("misuse", "A usage error with the secret"),
@@ -116,8 +122,14 @@ impl Plugin for Leaky {
             }
             Event::Schedule(name) if name == "panic" => panic!("event panic with {t}"),
             Event::Schedule(name) => Ok(vec![
-                Post { channel: "ops".into(), text: format!("{name}: {t}") },
-                Post { channel: "not-granted".into(), text: format!("{name}: {t}") },
+                Post {
+                    channel: "ops".into(),
+                    text: format!("{name}: {t}"),
+                },
+                Post {
+                    channel: "not-granted".into(),
+                    text: format!("{name}: {t}"),
+                },
             ]),
             Event::Webhook(w) => Ok(vec![Post {
                 channel: "ops".into(),

@@ -2,8 +2,8 @@
 //! import, no `settings` export), with wit-bindgen directly rather than the SDK.
 wit_bindgen::generate!({ path: "wit", world: "chatops:plugin/plugin@0.1.0", generate_all });
 
-use exports::chatops::plugin::guest::Guest;
 use chatops::plugin::types::*;
+use exports::chatops::plugin::guest::Guest;
 
 struct Legacy;
 
@@ -23,7 +23,10 @@ impl Guest for Legacy {
         }
     }
     fn run(_inv: Invocation) -> Result<Reply, CommandError> {
-        Ok(Reply { text: "pong from the first contract".into(), ephemeral: false })
+        Ok(Reply {
+            text: "pong from the first contract".into(),
+            ephemeral: false,
+        })
     }
     fn on_event(_e: Event) -> Result<Vec<Post>, CommandError> {
         Ok(vec![])

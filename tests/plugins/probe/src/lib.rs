@@ -33,8 +33,14 @@ impl Plugin for Probe {
                 Command::new("setting", "Read a setting")
                     .option(CommandOption::string("key", "which").required()),
             )
-            .request(Capability::Webhook("tokened".into()), "a hook with a bearer token")
-            .request(Capability::Webhook("signed".into()), "a hook with a signed body")
+            .request(
+                Capability::Webhook("tokened".into()),
+                "a hook with a bearer token",
+            )
+            .request(
+                Capability::Webhook("signed".into()),
+                "a hook with a signed body",
+            )
             .request(Capability::Webhook("spare".into()), "a hook nobody grants")
             .request(schedule("tick"), "posts every second")
             .request(schedule("boom"), "fails every second")
@@ -125,9 +131,16 @@ fn fetch(url: &str) -> String {
 
 impl Probe {
     fn event(event: Event) -> Result<Vec<Post>, CommandError> {
-        let post = |text: String| Ok(vec![Post { channel: "ops".into(), text }]);
+        let post = |text: String| {
+            Ok(vec![Post {
+                channel: "ops".into(),
+                text,
+            }])
+        };
         match event {
-            Event::Schedule(name) if name == "boom" => Err(CommandError::failed("boom went the schedule")),
+            Event::Schedule(name) if name == "boom" => {
+                Err(CommandError::failed("boom went the schedule"))
+            }
             Event::Schedule(name) if name == "slow" => {
                 std::thread::sleep(std::time::Duration::from_millis(2500));
                 post("slow done".into())
