@@ -2,6 +2,11 @@
 //! upstream services on 127.0.0.1.
 
 pub mod alertmanager;
+pub mod buildbot;
+pub mod docker;
+pub mod github_fake;
+pub mod pagerduty_fake;
+pub mod redmine;
 pub mod discord_fake;
 pub mod upstream;
 
