@@ -84,6 +84,9 @@ pub struct Setting {
 /// The optional export that declares settings, and its one function.
 pub const SETTINGS_INTERFACE: &str = "chatops:plugin/settings@0.1.0";
 pub const SETTINGS_FUNCTION: &str = "settings";
+/// The optional export that asks for a confirmation depending on the arguments.
+pub const CONFIRMATION_INTERFACE: &str = "chatops:plugin/confirmation@0.1.0";
+pub const CONFIRMATION_FUNCTION: &str = "needs-confirmation";
 
 impl ArgValue {
     /// How the value is written on a command line (quoted when it has spaces).

@@ -60,6 +60,15 @@ pub trait Plugin {
     fn settings() -> Vec<Setting> {
         Vec::new()
     }
+    /// Whether this invocation must be confirmed by the user before [`Plugin::run`]:
+    /// `Some(question)` shows the question with Confirm/Cancel, `None` runs at once. For
+    /// confirmation that depends on the arguments or settings (a deploy to production);
+    /// a command flagged [`Command::confirm`] always asks without calling this. It runs in a
+    /// sandbox of its own: keep it quick and free of side effects.
+    fn confirm(invocation: &Invocation) -> Option<String> {
+        let _ = invocation;
+        None
+    }
 }
 
 /// Export a type implementing [`Plugin`] as this component's plugin.
@@ -82,6 +91,11 @@ macro_rules! plugin {
             impl $crate::bindings::exports::chatops::plugin::settings::Guest for __ChatopsPluginExport {
                 fn settings() -> ::std::vec::Vec<$crate::Setting> {
                     <$ty as $crate::Plugin>::settings()
+                }
+            }
+            impl $crate::bindings::exports::chatops::plugin::confirmation::Guest for __ChatopsPluginExport {
+                fn needs_confirmation(invocation: $crate::Invocation) -> ::core::option::Option<::std::string::String> {
+                    <$ty as $crate::Plugin>::confirm(&invocation)
                 }
             }
             $crate::bindings::export!(__ChatopsPluginExport with_types_in $crate::bindings);

@@ -229,6 +229,48 @@ async fn dangerous_commands_wait_for_the_same_users_confirmation() {
 }
 
 #[tokio::test]
+async fn a_plugin_decides_from_the_arguments_which_runs_need_confirming() {
+    let chat = Chat::dev(&["misbehave"], Grants::default(), &[]).await;
+    // staging: the plugin says no confirmation is needed, so it runs at once
+    assert_eq!(chat.ok("launch staging").await, "launched to staging");
+    // prod: the plugin's question is shown, and nothing runs until the same user confirms
+    let r = chat.say("launch prod").await;
+    let Kind::Confirm { token } = r.kind.clone() else {
+        panic!("expected a confirmation, got {r:?}")
+    };
+    assert!(
+        r.text.starts_with("Launch to prod for alice?"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("only alice can"), "{}", r.text);
+    let progress: std::sync::Arc<dyn chatops::capabilities::ProgressSink> = chat.progress.clone();
+    let bob = caller("bob", &[]);
+    let denied = chat
+        .bot
+        .dispatcher
+        .confirm(&bob, &token, true, progress.clone())
+        .await;
+    assert_eq!(denied.kind, Kind::Denied);
+    let done = chat
+        .bot
+        .dispatcher
+        .confirm(&chat.who, &token, true, progress)
+        .await;
+    assert_eq!(done.text, "launched to prod");
+    // a hook that never answers is stopped by the CPU limit and the command does not run
+    let r = chat.say("launch spin").await;
+    assert_eq!(r.kind, Kind::Failed, "{r:?}");
+    assert!(
+        r.text
+            .contains("plugin `misbehave`, asked whether it needs confirming")
+            && r.text.contains("CPU limit"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
 async fn a_plugin_importing_what_the_host_lacks_is_refused_by_name() {
     let bytes = wat::parse_str(
         r#"(component (import "acme:rockets/launch@1.0.0" (instance (export "fire" (func)))))"#,

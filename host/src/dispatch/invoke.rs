@@ -124,6 +124,53 @@ impl Dispatcher {
         self.finish(caller, &plugin.name, line, &exit, response, true, Some(ran))
     }
 
+    /// Ask a plugin that exports `confirmation` whether this invocation needs confirming
+    /// (`Ok(Some(question))`), in a sandbox of its own under the plugin's limits. A plugin
+    /// that fails to answer does not run: the error is the answer, audited.
+    pub(super) async fn ask_confirmation(
+        &self,
+        caller: &Caller,
+        plugin: &Arc<LoadedPlugin>,
+        invocation: &Invocation,
+        line: &str,
+    ) -> Result<Option<String>, Response> {
+        let command = invocation.command.clone();
+        let exit = self.exit_for(plugin, &command, Arc::new(crate::exit::NoProgress));
+        let ctx = self.context(plugin, &command, exit.clone());
+        let started = Instant::now();
+        let result = self
+            .runtime
+            .call(
+                &plugin.compiled,
+                ctx,
+                Call::NeedsConfirmation(invocation.clone()),
+            )
+            .await;
+        let text = match result {
+            Ok(CallResult::NeedsConfirmation(question)) => {
+                return Ok(question.map(|q| {
+                    let q = q.trim();
+                    if q.is_empty() {
+                        format!("`{line}` asks to be confirmed.")
+                    } else {
+                        q.to_string()
+                    }
+                }))
+            }
+            Ok(_) => format!(
+                "`{command}` did not run: plugin `{}` answered whether it needs confirming with the wrong kind of result",
+                plugin.name
+            ),
+            Err(e) => format!(
+                "`{command}` did not run: plugin `{}`, asked whether it needs confirming, {e}.",
+                plugin.name
+            ),
+        };
+        let ran = Ran::of(plugin, started);
+        let r = Response::new(Kind::Failed, text);
+        Err(self.finish(caller, &plugin.name, line, &exit, r, true, Some(ran)))
+    }
+
     /// The one way a response leaves: text redacted and cut, notices gathered, audit row
     /// written (when `audit`) from the redacted text.
     pub(super) fn finish(

@@ -315,10 +315,23 @@ impl Dispatcher {
             let r = Response::new(Kind::Denied, format!("You may not run `{name}`: {why}."));
             return self.refuse(caller, &plugin, &line, r);
         }
-        if cmd.confirm {
+        let question = if cmd.confirm {
+            Some(format!("`{shown}{line}` is marked dangerous."))
+        } else if plugin.compiled.asks_confirmation() {
+            match self
+                .ask_confirmation(caller, &plugin, &invocation, &line)
+                .await
+            {
+                Ok(question) => question,
+                Err(refused) => return refused,
+            }
+        } else {
+            None
+        };
+        if let Some(question) = question {
             let token = invocation.id.clone();
             let text = format!(
-                "`{shown}{line}` is marked dangerous. Confirm to run it (only {} can).",
+                "{question} Confirm to run it (only {} can).",
                 caller.user.name
             );
             self.confirmations.insert(
@@ -333,7 +346,10 @@ impl Dispatcher {
                     expires: Instant::now() + CONFIRM_TTL,
                 },
             );
-            return self.answer(Response::new(Kind::Confirm { token }, text));
+            // The question may be the plugin's own text: it leaves through the plugin's exit.
+            let exit = self.exit_for(&plugin, &name, Arc::new(crate::exit::NoProgress));
+            let r = Response::new(Kind::Confirm { token }, text);
+            return self.finish(caller, &plugin.name, &line, &exit, r, false, None);
         }
         self.run(&shown, caller, plugin, invocation, &line, progress)
             .await

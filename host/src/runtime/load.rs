@@ -4,7 +4,10 @@
 use super::{first_line, sha256_hex, Call, CallResult, CompiledPlugin, LoadError, Runtime};
 use crate::capabilities::CallContext;
 use crate::model::bindings::{PluginIndices, PluginPre};
-use crate::model::{PluginInfo, SETTINGS_FUNCTION, SETTINGS_INTERFACE};
+use crate::model::{
+    PluginInfo, CONFIRMATION_FUNCTION, CONFIRMATION_INTERFACE, SETTINGS_FUNCTION,
+    SETTINGS_INTERFACE,
+};
 use wasmtime::component::Component;
 
 /// The standard WASI 0.2 packages `wasmtime_wasi` links (no filesystem preopens, sockets
@@ -113,6 +116,9 @@ impl Runtime {
         let settings_export = component
             .get_export_index(None, SETTINGS_INTERFACE)
             .and_then(|i| component.get_export_index(Some(&i), SETTINGS_FUNCTION));
+        let confirm_export = component
+            .get_export_index(None, CONFIRMATION_INTERFACE)
+            .and_then(|i| component.get_export_index(Some(&i), CONFIRMATION_FUNCTION));
         let mut plugin = CompiledPlugin {
             info: empty_info(),
             settings: Vec::new(),
@@ -121,6 +127,7 @@ impl Runtime {
             pre,
             indices,
             settings_export,
+            confirm_export,
         };
         let ctx = CallContext::ungranted(source_name, limits.clone());
         match self.call(&plugin, ctx, Call::Describe).await {

@@ -74,6 +74,15 @@ pub struct CompiledPlugin {
     indices: PluginIndices,
     /// `settings` in the optional `chatops:plugin/settings` export.
     settings_export: Option<ComponentExportIndex>,
+    /// `needs-confirmation` in the optional `chatops:plugin/confirmation` export.
+    confirm_export: Option<ComponentExportIndex>,
+}
+
+impl CompiledPlugin {
+    /// Whether the plugin decides per invocation that a command needs confirming.
+    pub fn asks_confirmation(&self) -> bool {
+        self.confirm_export.is_some()
+    }
 }
 
 /// What the sandbox is asked to do.
@@ -81,12 +90,16 @@ pub enum Call {
     Describe,
     Run(Invocation),
     Event(Event),
+    /// Ask the plugin whether this invocation needs confirming (only when it exports
+    /// `confirmation`; see [`CompiledPlugin::asks_confirmation`]).
+    NeedsConfirmation(Invocation),
 }
 
 pub enum CallResult {
     Describe(PluginInfo, Vec<Setting>),
     Run(Result<Reply, CommandError>),
     Event(Result<Vec<Post>, CommandError>),
+    NeedsConfirmation(Option<String>),
 }
 
 pub struct Runtime {
@@ -186,6 +199,18 @@ impl Runtime {
                 }
                 Call::Run(inv) => CallResult::Run(guest.call_run(&mut store, &inv).await?),
                 Call::Event(ev) => CallResult::Event(guest.call_on_event(&mut store, &ev).await?),
+                Call::NeedsConfirmation(inv) => {
+                    let question = match plugin.confirm_export {
+                        Some(index) => {
+                            let f = instance.get_typed_func::<(&Invocation,), (Option<String>,)>(
+                                &mut store, index,
+                            )?;
+                            f.call_async(&mut store, (&inv,)).await?.0
+                        }
+                        None => None,
+                    };
+                    CallResult::NeedsConfirmation(question)
+                }
             })
         })
         .await;

@@ -17,6 +17,21 @@ impl Plugin for Misbehave {
             .command(Command::new("flood", "Reply with a megabytes-long text"))
             .command(Command::new("chatty", "Print without end on stdout"))
             .command(Command::new("wipe", "Pretend to wipe everything").confirm())
+            .command(
+                Command::new("launch", "Pretend to launch; `prod` asks first")
+                    .option(CommandOption::string("target", "where to").required()),
+            )
+    }
+
+    fn confirm(inv: &Invocation) -> Option<String> {
+        match inv.str("target").unwrap_or_default().as_str() {
+            "prod" => Some(format!("Launch to prod for {}?", inv.user.name)),
+            // A confirmation hook that never answers is stopped like any command.
+            "spin" => loop {
+                std::hint::black_box(0);
+            },
+            _ => None,
+        }
     }
 
     fn run(inv: Invocation) -> Result<Reply, CommandError> {
@@ -51,6 +66,10 @@ impl Plugin for Misbehave {
                 }
                 Ok(Reply::text("done talking"))
             }
+            "launch" => Ok(Reply::text(format!(
+                "launched to {}",
+                inv.str("target").unwrap_or_default()
+            ))),
             "wipe" => Ok(Reply::text(format!(
                 "wiped everything, as {} asked",
                 inv.user.name
