@@ -506,7 +506,21 @@ async fn credentials_and_headers_are_checked() {
         })
         .await;
     assert_eq!(a.status, 404);
+    // An API version GitHub does not serve: 400.
+    let a = c
+        .send(Method::GET, path, None, |r| {
+            r.bearer_auth(TOKEN)
+                .header("User-Agent", "t")
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2021-01-01")
+        })
+        .await;
+    assert_eq!(a.status, 400);
     let v = gh.violations();
+    assert!(
+        v.iter().any(|v| v.contains("X-GitHub-Api-Version")),
+        "{v:#?}"
+    );
     assert!(v.iter().any(|v| v.contains("User-Agent")), "{v:#?}");
     assert!(v.iter().any(|v| v.contains("Accept")), "{v:#?}");
 }

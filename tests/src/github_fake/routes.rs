@@ -17,6 +17,9 @@ const BODY_LIMIT: usize = 32 * 1024 * 1024;
 const DOCS: &str = "https://docs.github.com/rest";
 const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
 
+/// The REST API versions GitHub serves (`X-GitHub-Api-Version`); others get 400.
+const API_VERSIONS: &[&str] = &["2022-11-28", "2026-03-10"];
+
 /// What the fake answers.
 pub(crate) struct Reply {
     status: u16,
@@ -137,6 +140,18 @@ pub(crate) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, req: Reque
         });
         if !authorized {
             break 'reply Reply::error(401, "Bad credentials", DOCS);
+        }
+        if let Some(v) = header("x-github-api-version") {
+            if !API_VERSIONS.contains(&v.trim()) {
+                violation(format!(
+                    "X-GitHub-Api-Version {v:?} is not a version GitHub serves"
+                ));
+                break 'reply Reply::error(
+                    400,
+                    &format!("API version {v} is not supported."),
+                    DOCS,
+                );
+            }
         }
         if !header("accept").is_some_and(|a| a.contains("json")) {
             violation(format!(
