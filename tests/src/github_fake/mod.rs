@@ -206,6 +206,9 @@ impl FakeGitHub {
     }
 
     fn add_fault(&self, method: &str, path_contains: &str, fault: Fault, times: usize) {
+        if times == 0 {
+            return;
+        }
         lock(&self.shared.state).faults.push(Rule {
             method: method.to_ascii_uppercase(),
             path_contains: path_contains.to_string(),

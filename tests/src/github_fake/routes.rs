@@ -409,7 +409,7 @@ fn serve(
             Some(i) => Reply::json(200, i.json.clone()),
             None => Reply::not_found(op.docs),
         },
-        "issues/update" => update_issue(&mut state, op, body),
+        "issues/update" => update_issue(&mut state, api, op, body),
         "issues/list-for-repo" => list_issues(&state, op, q, page),
         "issues/create-comment" => {
             let text = match &body["body"] {
@@ -792,69 +792,68 @@ fn create_issue(state: &mut State, api: &str, op: &Operation, body: &Value) -> R
     Reply::json(201, issue).with_header("location", location)
 }
 
-fn update_issue(state: &mut State, op: &Operation, body: &Value) -> Reply {
-    let labels = body.get("labels").filter(|l| !l.is_null()).map(label_names);
-    // Label objects need the API base; take it from the issue's own URL.
-    let base = issue_mut(state, op).and_then(|i| {
-        i.json["repository_url"]
-            .as_str()
-            .and_then(|u| u.split("/repos/").next())
-            .map(String::from)
-    });
-    let Some(base) = base else {
-        return Reply::not_found(op.docs);
+fn update_issue(state: &mut State, api: &str, op: &Operation, body: &Value) -> Reply {
+    // Everything is checked before anything changes, as GitHub does.
+    let title = match &body["title"] {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null => None,
+        _ => return Reply::field("Issue", "title", "invalid", op.docs),
     };
-    let label_json =
-        labels.map(|names| state.labels(&base, op.param("owner"), op.param("repo"), &names));
+    let text = match body.get("body") {
+        None => None,
+        Some(b @ (Value::String(_) | Value::Null)) => Some(b.clone()),
+        Some(_) => return Reply::field("Issue", "body", "invalid", op.docs),
+    };
+    let new_state = match &body["state"] {
+        Value::Null => None,
+        Value::String(s) if s == "open" || s == "closed" => Some(s.clone()),
+        _ => return Reply::field("Issue", "state", "invalid", op.docs),
+    };
+    let reason = body["state_reason"].as_str().map(String::from);
+    if issue_mut(state, op).is_none() {
+        return Reply::not_found(op.docs);
+    }
+    let labels = body
+        .get("labels")
+        .filter(|l| !l.is_null())
+        .map(|l| state.labels(api, op.param("owner"), op.param("repo"), &label_names(l)));
     let issue = issue_mut(state, op).expect("found above");
     let now = time::now();
     let j = &mut issue.json;
-    match &body["title"] {
-        Value::String(s) if !s.trim().is_empty() => j["title"] = json!(s),
-        Value::Number(n) => j["title"] = json!(n.to_string()),
-        Value::Null => {}
-        _ => return Reply::field("Issue", "title", "invalid", op.docs),
+    if let Some(t) = title {
+        j["title"] = json!(t);
     }
-    if let Some(b) = body.get("body") {
-        match b {
-            Value::String(_) | Value::Null => j["body"] = b.clone(),
-            _ => return Reply::field("Issue", "body", "invalid", op.docs),
-        }
+    if let Some(b) = text {
+        j["body"] = b;
     }
-    if let Some(l) = label_json {
+    if let Some(l) = labels {
         j["labels"] = Value::Array(l);
     }
     if body.get("assignees").is_some() || body.get("assignee").is_some() {
         let users: Vec<Value> = logins(body)
             .iter()
-            .map(|a| payloads::user(&base, a))
+            .map(|a| payloads::user(api, a))
             .collect();
         j["assignee"] = users.first().cloned().unwrap_or(Value::Null);
         j["assignees"] = Value::Array(users);
     }
-    let reason = match &body["state_reason"] {
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    };
-    match &body["state"] {
-        Value::Null => {}
-        Value::String(s) if s == "closed" => {
+    match new_state.as_deref() {
+        Some("closed") => {
             if j["state"] != "closed" {
                 j["state"] = json!("closed");
                 j["closed_at"] = json!(time::rfc3339(now));
-                j["closed_by"] = payloads::user(&base, LOGIN);
+                j["closed_by"] = payloads::user(api, LOGIN);
             }
             j["state_reason"] = json!(reason.unwrap_or_else(|| "completed".into()));
         }
-        Value::String(s) if s == "open" => {
-            if j["state"] != "open" {
-                j["state"] = json!("open");
-                j["closed_at"] = Value::Null;
-                j["closed_by"] = Value::Null;
-                j["state_reason"] = json!("reopened");
-            }
+        Some(_) if j["state"] != "open" => {
+            j["state"] = json!("open");
+            j["closed_at"] = Value::Null;
+            j["closed_by"] = Value::Null;
+            j["state_reason"] = json!("reopened");
         }
-        _ => return Reply::field("Issue", "state", "invalid", op.docs),
+        _ => {}
     }
     j["updated_at"] = json!(time::rfc3339(now));
     Reply::json(200, j.clone())

@@ -266,6 +266,8 @@ impl Spec {
                 problems.push("the request has no body, but the operation requires one".into())
             }
             None => {}
+            // An empty object is what some clients send for "no body"; GitHub ignores it.
+            Some(b) if request_body.is_null() && b.as_object().is_some_and(Map::is_empty) => {}
             Some(_) if request_body.is_null() => {
                 problems.push("the request has a body, but the operation takes none".into())
             }
