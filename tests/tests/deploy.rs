@@ -8,6 +8,7 @@ use chatops::dispatch::{Kind, Request, Response};
 use chatops::runtime::sha256_hex;
 use chatops_tests::buildbot::{self, Buildbot};
 use chatops_tests::discord_fake::FakeDiscord;
+use chatops_tests::github_fake::FakeGitHub;
 use chatops_tests::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -438,4 +439,209 @@ async fn deploy_without_its_grants_is_refused_with_the_grant_to_ask_for() {
         "{}",
         r.text
     );
+}
+
+const GH_TOKEN: &str = "ghp_deploy_test_token_8231";
+
+/// A bot whose deploy plugin dispatches `workflow` in acme/shop on the fake GitHub.
+async fn github_chat(gh: &FakeGitHub, prefix: &str, token: &str, workflow: &str) -> Chat {
+    std::env::set_var(format!("{prefix}GITHUB_TOKEN"), token);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        prefix,
+        &format!(
+            r#"[plugins.deploy.grants]
+http = ["{url}"]
+secrets = ["github-token"]
+kv = true
+
+[plugins.deploy.config]
+backend = "github"
+url = "{url}"
+repo = "acme/shop"
+workflow = "{workflow}"
+ref = "main"
+services = "api,web"
+envs = "staging,prod"
+poll_seconds = 1
+wait_seconds = 45
+
+[plugins.deploy.limits]
+http_requests = 100
+"#,
+            url = gh.url,
+        ),
+    );
+    Chat::from_config(&cfg).await.with_dir(dir)
+}
+
+#[tokio::test]
+async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_description_says() {
+    let gh = FakeGitHub::start(GH_TOKEN).await;
+    gh.add_workflow("acme", "shop", "deploy.yml");
+    let chat = github_chat(&gh, "CHATOPS_TEST_DEPLOY_GH_", GH_TOKEN, "deploy.yml").await;
+
+    // Dispatched with the inputs, followed to its conclusion, reported with its URL.
+    gh.set_run_outcome("success", 2);
+    let ok = chat.ok("deploy api 1.4.2 staging").await;
+    let id = deploy_id(&ok);
+    assert!(
+        ok.starts_with("✅") && ok.contains("api 1.4.2 → staging succeeded"),
+        "{ok}\n{}",
+        gh.report()
+    );
+    assert!(
+        ok.contains(&format!("https://github.com/acme/shop/actions/runs/{id}")),
+        "{ok}"
+    );
+    let run_id: u64 = id.parse().unwrap();
+    assert_eq!(
+        gh.run_inputs(run_id).unwrap(),
+        json!({"service": "api", "version": "1.4.2", "env": "staging"})
+    );
+    let dispatch = gh
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/dispatches"))
+        .unwrap();
+    assert_eq!(dispatch.body.as_ref().unwrap()["ref"], "main");
+    assert_eq!(
+        dispatch.header("authorization"),
+        Some(&*format!("Bearer {GH_TOKEN}"))
+    );
+
+    // A failed run is reported as failed.
+    gh.set_run_outcome("failure", 1);
+    let failed = chat.ok("deploy web 2.0.1 staging").await;
+    assert!(
+        failed.starts_with("❌") && failed.contains("conclusion failure"),
+        "{failed}"
+    );
+
+    // Cancel through the run's cancel endpoint while the deploy is being followed.
+    gh.set_run_outcome("success", 1000);
+    let slow = spawn_say(&chat, "deploy api 1.5.0 staging");
+    let deadline = Instant::now() + WAIT;
+    let slow_id = loop {
+        let list = chat.ok("deploy status").await;
+        if let Some(line) = list
+            .lines()
+            .find(|l| l.contains("1.5.0") && !l.contains("queued"))
+        {
+            break deploy_id(&line.replace("⏳ `", "Deploy `"));
+        }
+        assert!(Instant::now() < deadline, "the run never started: {list}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let cancelled = chat.ok(&format!("deploy cancel {slow_id}")).await;
+    assert!(cancelled.contains("cancelled by alice"), "{cancelled}");
+    let slow = slow.await.unwrap();
+    assert!(
+        slow.text.contains("api 1.5.0 → staging was cancelled"),
+        "{}",
+        slow.text
+    );
+    assert!(gh.requests().iter().any(|r| r.method == "POST"
+        && r.path == format!("/repos/acme/shop/actions/runs/{slow_id}/cancel")));
+
+    // Production asks first; nothing is dispatched before the answer.
+    let runs = gh.runs().len();
+    let r = chat.say("deploy api 1.4.2 prod").await;
+    assert!(matches!(r.kind, Kind::Confirm { .. }), "{r:?}");
+    assert!(r.text.contains("Deploy api 1.4.2 to prod?"), "{}", r.text);
+    assert_eq!(gh.runs().len(), runs);
+
+    // 429 with Retry-After is waited out once, then the deploy goes on.
+    gh.set_run_outcome("success", 1);
+    gh.rate_limit_next("POST", "/dispatches", 1, 1);
+    let waited = chat.ok("deploy api 1.4.3 staging").await;
+    assert!(waited.contains("succeeded"), "{waited}");
+    assert!(chat
+        .progress
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|p| p.contains("asked us to slow down")));
+    // Twice in a row: said so, without waiting a third time.
+    gh.rate_limit_next("POST", "/dispatches", 1, 2);
+    let limited = chat.say("deploy api 1.4.4 staging").await;
+    assert_eq!(limited.kind, Kind::Failed, "{}", limited.text);
+    assert!(
+        limited
+            .text
+            .contains("still rate-limiting us after one wait"),
+        "{}",
+        limited.text
+    );
+
+    // 422 shows GitHub's validation message.
+    gh.fail_next("POST", "/dispatches", 422, 1);
+    let invalid = chat.say("deploy api 1.4.5 staging").await;
+    assert_eq!(invalid.kind, Kind::Failed, "{}", invalid.text);
+    assert!(
+        invalid.text.contains(
+            "GitHub rejected starting the workflow: Validation Failed; ref: missing_field"
+        ),
+        "{}",
+        invalid.text
+    );
+
+    // 5xx: one short sentence; one bad poll while following is tried again.
+    gh.fail_next("POST", "/dispatches", 503, 1);
+    let down = chat.say("deploy api 1.4.6 staging").await;
+    assert_eq!(down.kind, Kind::Failed, "{}", down.text);
+    assert!(
+        down.text
+            .contains("GitHub failed while starting the workflow (503)"),
+        "{}",
+        down.text
+    );
+    gh.set_run_outcome("success", 2);
+    gh.fail_next("GET", "/actions/runs/", 502, 1);
+    let recovered = chat.ok("deploy api 1.4.7 staging").await;
+    assert!(recovered.contains("succeeded"), "{recovered}");
+
+    // Malformed JSON: said plainly, no body in the chat.
+    gh.garble_next("POST", "/dispatches");
+    let garbled = chat.say("deploy api 1.4.8 staging").await;
+    assert_eq!(garbled.kind, Kind::Failed, "{}", garbled.text);
+    assert!(garbled.text.contains("could not read"), "{}", garbled.text);
+
+    // A workflow GitHub does not have: 404 named for what it is.
+    let missing = github_chat(&gh, "CHATOPS_TEST_DEPLOY_GH404_", GH_TOKEN, "nope.yml").await;
+    let r = missing.say("deploy api 1.4.2 staging").await;
+    assert_eq!(r.kind, Kind::Failed, "{}", r.text);
+    assert!(
+        r.text
+            .contains("GitHub has no workflow `nope.yml` in acme/shop"),
+        "{}",
+        r.text
+    );
+
+    // A token GitHub refuses: 401, naming the secret, never its value.
+    let bad = github_chat(
+        &gh,
+        "CHATOPS_TEST_DEPLOY_GH401_",
+        "ghp_wrong_token_000",
+        "deploy.yml",
+    )
+    .await;
+    let r = bad.say("deploy api 1.4.2 staging").await;
+    assert_eq!(r.kind, Kind::Failed, "{}", r.text);
+    assert!(
+        r.text.contains("did not accept our credentials") && r.text.contains("github-token"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("ghp_"), "{}", r.text);
+
+    let list = chat.ok("deploy status").await;
+    assert!(
+        list.contains("cancelled") && list.contains("failed") && list.contains("succeeded"),
+        "{list}"
+    );
+    let violations = gh.violations();
+    assert!(violations.is_empty(), "{}", gh.report());
 }

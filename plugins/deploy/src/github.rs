@@ -56,14 +56,38 @@ impl GitHub {
         // Runs created from one second before the dispatch on are candidates.
         let since = text::unix_now().saturating_sub(1);
         let what = "starting the workflow";
+        // GitHub answers 200 with the run's id when asked to; a server that does not know
+        // `return_run_details` answers 204, and the run is found in the workflow's runs.
         let body = json!({
             "ref": s.git_ref,
             "inputs": {"service": service, "version": version, "env": env},
+            "return_run_details": true,
         });
         let path = format!("/actions/workflows/{}/dispatches", self.workflow);
         let resp = UP.send(self.request("POST", &path).json(&body)?, what)?;
-        match resp.status {
-            204 | 200 => {}
+        let run = match resp.status {
+            200 => {
+                let details: Value = UP.json(&resp, what)?;
+                let Some(id) = details["workflow_run_id"].as_u64() else {
+                    log(
+                        Level::Warn,
+                        format!(
+                            "GitHub's dispatch answered without a run id: {}",
+                            clip(&resp.text(), 300)
+                        ),
+                    );
+                    return Err(CommandError::failed(
+                        "GitHub gave an answer deploy could not read while starting the workflow; ask an admin to check the `url` setting.",
+                    ));
+                };
+                json!({"id": id, "html_url": details["html_url"], "status": "queued"})
+            }
+            204 => {
+                progress(format!(
+                    "🕒 Deploy of {service} {version} → {env} dispatched; looking for its run…"
+                ));
+                self.find_run(since, version, env)?
+            }
             404 => {
                 log(
                     Level::Warn,
@@ -75,11 +99,7 @@ impl GitHub {
                 )));
             }
             _ => return Err(UP.refused(&resp, what)),
-        }
-        progress(format!(
-            "🕒 Deploy of {service} {version} → {env} dispatched; looking for its run…"
-        ));
-        let run = self.find_run(since, version, env)?;
+        };
         let mut d = Deploy {
             id: run["id"]
                 .as_u64()

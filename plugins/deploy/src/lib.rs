@@ -173,6 +173,7 @@ fn deploy(inv: &Invocation) -> Result<Reply, CommandError> {
 /// Poll until the deploy finishes or this command's time is up.
 fn follow(s: &Settings, ci: &Ci, d: &mut Deploy) -> Result<Reply, CommandError> {
     let deadline = d.started + s.wait_seconds;
+    let mut failures = 0;
     loop {
         let now = text::unix_now();
         if d.done() {
@@ -198,7 +199,18 @@ fn follow(s: &Settings, ci: &Ci, d: &mut Deploy) -> Result<Reply, CommandError> 
         std::thread::sleep(Duration::from_secs(s.poll_seconds));
         let before = d.clone();
         match ci.refresh(d) {
-            Ok(()) => {}
+            Ok(()) => failures = 0,
+            // One bad answer (a 502, a dropped connection) is not the end of the deploy.
+            Err(CommandError::Failed(why)) if failures == 0 => {
+                failures += 1;
+                log(
+                    Level::Warn,
+                    format!(
+                        "checking on deploy {} failed once, trying again: {why}",
+                        d.id
+                    ),
+                );
+            }
             Err(CommandError::Denied(why)) => {
                 log(
                     Level::Warn,
