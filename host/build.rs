@@ -4,7 +4,16 @@
 include!("guest_build.rs");
 
 /// The bundled plugins, in the order `help` lists them.
-const BUNDLED: &[&str] = &["echo", "dice", "httpcheck", "alerts", "deploy", "restart", "ticket", "incident"];
+const BUNDLED: &[&str] = &[
+    "echo",
+    "dice",
+    "httpcheck",
+    "alerts",
+    "deploy",
+    "restart",
+    "ticket",
+    "incident",
+];
 
 fn main() {
     let manifest = std::path::PathBuf::from(

@@ -5,7 +5,7 @@ use crate::capabilities::config::Settings;
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::Grants;
 use crate::config::{self, ConfigError, Loaded};
-use crate::dispatch::{Dispatcher, LoadedPlugin, Source};
+use crate::dispatch::{Dispatcher, LoadedPlugin, Policy, Source};
 use crate::runtime::{sha256_hex, CompiledPlugin, Runtime};
 use crate::store::Store;
 use std::collections::{BTreeMap, HashMap};
@@ -174,6 +174,7 @@ impl Bot {
                     grants: Arc::new(dev.grants.clone()),
                     limits: limits.clone(),
                     access: Default::default(),
+                    policy: Default::default(),
                     settings: settings.clone(),
                 }),
                 Err(e) => {
@@ -228,6 +229,7 @@ impl Bot {
                 grants: Arc::new(Grants::default()),
                 limits: limits.clone(),
                 access: Default::default(),
+                policy: Default::default(),
                 settings: Arc::default(),
             });
         }
@@ -285,6 +287,13 @@ impl Bot {
                 );
                 continue;
             }
+            let policy = match Policy::new(&pc.rules, &pc.cooldowns, &compiled.info) {
+                Ok(policy) => Arc::new(policy),
+                Err(why) => {
+                    disabled.insert(name.clone(), format!("{why} (in [plugins.{name}])"));
+                    continue;
+                }
+            };
             plugins.push(LoadedPlugin {
                 name: name.clone(),
                 source: Source::File(path),
@@ -295,6 +304,7 @@ impl Bot {
                 }),
                 limits,
                 access: pc.access.clone(),
+                policy,
                 settings: Arc::new(Settings::from_config(&pc.config)),
             });
         }

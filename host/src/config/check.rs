@@ -1,7 +1,7 @@
 //! Reading `chatops.toml` and checking the host's own keys, each problem with the file,
 //! the key and the fix.
 
-use super::{is_valid_name, Config, ConfigError, LimitsConfig, Loaded};
+use super::{is_valid_name, Config, ConfigError, LimitsConfig, Loaded, PluginConfig};
 use std::path::Path;
 
 /// Parse `text` (the contents of `path`) without touching the disk.
@@ -131,6 +131,75 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             ));
         }
         errors.extend(validate_limits(file, "limits", Some(name), &p.limits));
+        errors.extend(validate_rules(file, name, p));
+    }
+    errors
+}
+
+/// What can be checked of rules and cooldowns without the plugin: every rule restricts
+/// someone, conditions are plain values, spans parse. Whether the commands and options
+/// they name exist is checked when the plugin loads.
+fn validate_rules(file: &Path, name: &str, p: &PluginConfig) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (i, rule) in p.rules.iter().enumerate() {
+        let key = format!("rules[{i}]");
+        if rule.users.is_empty() && rule.roles.is_empty() && rule.channels.is_empty() {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                &key,
+                format!("rule {} restricts nobody", rule.label(i)),
+                "give it `roles`, `users` or `channels`, or delete it",
+            ));
+        }
+        for (option, value) in &rule.when {
+            let scalar = |v: &toml::Value| {
+                matches!(
+                    v,
+                    toml::Value::String(_) | toml::Value::Integer(_) | toml::Value::Boolean(_)
+                )
+            };
+            let ok = match value {
+                toml::Value::Array(items) => !items.is_empty() && items.iter().all(scalar),
+                v => scalar(v),
+            };
+            if !ok {
+                errors.push(ConfigError::plugin(
+                    file,
+                    name,
+                    &format!("{key}.when.{option}"),
+                    format!("`{value}` is not a value an argument can have"),
+                    format!("write `{option} = \"prod\"` or `{option} = [\"prod\", \"live\"]`"),
+                ));
+            }
+        }
+    }
+    for (command, cooldown) in &p.cooldowns {
+        for (field, span) in [
+            ("per_user", &cooldown.per_user),
+            ("per_channel", &cooldown.per_channel),
+        ] {
+            let Some(span) = span else { continue };
+            match humantime::parse_duration(span) {
+                Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(7 * 86_400) => {}
+                _ => errors.push(ConfigError::plugin(
+                    file,
+                    name,
+                    &format!("cooldowns.{command}.{field}"),
+                    format!("`{span}` is not a time span from 1s to 7 days"),
+                    "write it like \"30s\", \"5m\" or \"1h\"",
+                )),
+            }
+        }
+        if cooldown.per_user.is_none() && cooldown.per_channel.is_none() {
+            errors.push(ConfigError::plugin(
+                file,
+                name,
+                &format!("cooldowns.{command}"),
+                "the cooldown sets neither `per_user` nor `per_channel`",
+                "add `per_user = \"30s\"` (or `per_channel`), or delete it",
+            ));
+        }
     }
     errors
 }

@@ -213,6 +213,75 @@ pub struct PluginConfig {
     /// expression of the admin's, or `"off"`.
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
+    /// Finer rules than `access`, per command and per argument value; every rule that
+    /// applies to an invocation must allow it.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Per command: how often one user, or one channel, may run it.
+    #[serde(default)]
+    pub cooldowns: BTreeMap<String, Cooldown>,
+}
+
+/// `[[plugins.NAME.rules]]`: when `command` (default: every command of the plugin) runs with
+/// arguments matching `when`, only `users`/`roles` may run it, and only in `channels`.
+///
+/// ```toml
+/// [[plugins.deploy.rules]]
+/// name = "prod is for deployers, in #deploys"
+/// command = "deploy"
+/// when = { env = "prod" }            # a value, or a list of values (any of them)
+/// roles = ["deployers"]
+/// channels = ["deploys"]
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rule {
+    /// Shown in refusals; default `rules[N]`.
+    pub name: Option<String>,
+    pub command: Option<String>,
+    /// Option name → the value (or any of the values) that makes the rule apply.
+    pub when: BTreeMap<String, toml::Value>,
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+impl Rule {
+    /// What refusals call it: its name, or where it is in the file.
+    pub fn label(&self, index: usize) -> String {
+        match &self.name {
+            Some(n) => format!("`{n}`"),
+            None => format!("rules[{index}]"),
+        }
+    }
+
+    /// The values `when.OPTION` accepts, as the user would type them.
+    pub fn accepted(value: &toml::Value) -> Vec<String> {
+        match value {
+            toml::Value::Array(items) => items.iter().flat_map(Rule::accepted).collect(),
+            toml::Value::String(s) => vec![s.clone()],
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+/// `[plugins.NAME.cooldowns.COMMAND]`: at most one run per user (`per_user`) and per
+/// channel (`per_channel`) in the given time (`"30s"`, `"5m"`); `exempt_roles` skip it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cooldown {
+    pub per_user: Option<String>,
+    pub per_channel: Option<String>,
+    pub exempt_roles: Vec<String>,
+}
+
+impl Cooldown {
+    /// The two spans, parsed (validation has already refused what does not parse).
+    pub fn spans(&self) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+        let parse =
+            |s: &Option<String>| s.as_deref().and_then(|s| humantime::parse_duration(s).ok());
+        (parse(&self.per_user), parse(&self.per_channel))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

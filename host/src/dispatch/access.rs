@@ -1,8 +1,13 @@
 //! Who may run what: every permission check in one place, failing closed. Admins may run
-//! everything; otherwise a plugin's `access` lists users, roles and channels.
+//! everything; otherwise a plugin's `access` lists users, roles and channels, its `rules`
+//! narrow that per command and per argument value, and its `cooldowns` space out runs.
 
 use super::{Caller, LoadedPlugin};
-use crate::config::Access;
+use crate::config::{Access, Cooldown, Rule};
+use crate::model::{Command, Invocation, PluginInfo};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub fn is_admin(admins: &Access, caller: &Caller) -> bool {
     admins.users.contains(&caller.user.id)
@@ -40,4 +45,275 @@ pub fn may_run(admins: &Access, caller: &Caller, plugin: &LoadedPlugin) -> Resul
         ));
     }
     Ok(())
+}
+
+/// Whether `caller` may run this invocation: the plugin's access, then every rule that
+/// applies to the command and its arguments. The error names the rule that refused.
+pub fn may_invoke(
+    admins: &Access,
+    caller: &Caller,
+    plugin: &LoadedPlugin,
+    invocation: &Invocation,
+) -> Result<(), String> {
+    may_run(admins, caller, plugin)?;
+    if is_admin(admins, caller) {
+        return Ok(());
+    }
+    for (i, rule) in plugin.policy.rules.iter().enumerate() {
+        if applies(rule, &invocation.command, Some(invocation)) {
+            allows(rule, i, caller, &plugin.name, &invocation.command)?;
+        }
+    }
+    Ok(())
+}
+
+/// The commands of `plugin` that `caller` may run in some form: those no argument-free
+/// rule refuses (what `help` shows).
+pub fn visible_commands(
+    admins: &Access,
+    caller: &Caller,
+    plugin: &LoadedPlugin,
+) -> Option<Vec<Command>> {
+    may_run(admins, caller, plugin).ok()?;
+    let admin = is_admin(admins, caller);
+    let commands: Vec<Command> = plugin
+        .info()
+        .commands
+        .iter()
+        .filter(|c| {
+            admin
+                || plugin.policy.rules.iter().enumerate().all(|(i, rule)| {
+                    !rule.when.is_empty()
+                        || !applies(rule, &c.name, None)
+                        || allows(rule, i, caller, &plugin.name, &c.name).is_ok()
+                })
+        })
+        .cloned()
+        .collect();
+    (!commands.is_empty()).then_some(commands)
+}
+
+/// Whether `rule` covers `command`; with an invocation, also whether its argument values
+/// match every `when` condition (compared as typed, ignoring case and surrounding spaces).
+/// Without one, only rules with no conditions apply.
+fn applies(rule: &Rule, command: &str, invocation: Option<&Invocation>) -> bool {
+    if rule.command.as_deref().is_some_and(|c| c != command) {
+        return false;
+    }
+    rule.when.iter().all(|(option, value)| {
+        let Some(inv) = invocation else { return false };
+        let Some(arg) = inv.args.iter().find(|a| a.name == *option) else {
+            return false;
+        };
+        let given = arg.value.to_string();
+        Rule::accepted(value)
+            .iter()
+            .any(|v| v.trim().eq_ignore_ascii_case(given.trim()))
+    })
+}
+
+fn allows(
+    rule: &Rule,
+    index: usize,
+    caller: &Caller,
+    plugin: &str,
+    command: &str,
+) -> Result<(), String> {
+    let what = if rule.when.is_empty() {
+        format!("`{command}`")
+    } else {
+        let conditions: Vec<String> = rule
+            .when
+            .iter()
+            .map(|(o, v)| format!("{o} = {}", Rule::accepted(v).join(" or ")))
+            .collect();
+        format!("`{command}` with {}", conditions.join(", "))
+    };
+    let name = format!("rule {} of plugin `{plugin}`", rule.label(index));
+    if !rule.channels.is_empty() && !rule.channels.contains(&caller.channel) {
+        return Err(format!(
+            "{name} allows {what} only in channels {}",
+            rule.channels.join(", ")
+        ));
+    }
+    let restricted = !rule.users.is_empty() || !rule.roles.is_empty();
+    let allowed = rule.users.contains(&caller.user.id)
+        || caller.user.roles.iter().any(|r| rule.roles.contains(r));
+    if restricted && !allowed {
+        let mut who = Vec::new();
+        if !rule.roles.is_empty() {
+            who.push(format!("roles {}", rule.roles.join(", ")));
+        }
+        if !rule.users.is_empty() {
+            who.push(format!("{} named user(s)", rule.users.len()));
+        }
+        return Err(format!(
+            "{name} allows {what} only to {}. Ask an admin for access",
+            who.join(" and ")
+        ));
+    }
+    Ok(())
+}
+
+/// A plugin's rules and cooldowns, checked against what it describes when it loads: a rule
+/// or cooldown naming a command or option the plugin does not have disables the plugin
+/// (failing closed), rather than protecting nothing.
+#[derive(Debug, Default)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+    pub cooldowns: BTreeMap<String, Cooldown>,
+}
+
+impl Policy {
+    pub fn new(
+        rules: &[Rule],
+        cooldowns: &BTreeMap<String, Cooldown>,
+        info: &PluginInfo,
+    ) -> Result<Policy, String> {
+        let command = |name: &str| info.commands.iter().find(|c| c.name == name);
+        let known = || {
+            info.commands
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            let covered: Vec<&Command> = match &rule.command {
+                Some(name) => match command(name) {
+                    Some(c) => vec![c],
+                    None => {
+                        return Err(format!(
+                            "rule {} names command `{name}`, which the plugin does not have (it has: {}). Fix the rule's `command`",
+                            rule.label(i),
+                            known()
+                        ))
+                    }
+                },
+                None => info.commands.iter().collect(),
+            };
+            for option in rule.when.keys() {
+                if !covered
+                    .iter()
+                    .any(|c| c.options.iter().any(|o| o.name == *option))
+                {
+                    return Err(format!(
+                        "rule {} has a condition on `{option}`, an option no command it covers has. Fix its `when`",
+                        rule.label(i)
+                    ));
+                }
+            }
+        }
+        for name in cooldowns.keys() {
+            if command(name).is_none() {
+                return Err(format!(
+                    "cooldowns name command `{name}`, which the plugin does not have (it has: {}). Fix [plugins.{}.cooldowns.{name}]",
+                    known(),
+                    info.name
+                ));
+            }
+        }
+        Ok(Policy {
+            rules: rules.to_vec(),
+            cooldowns: cooldowns.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Scope {
+    User(String),
+    Channel(String),
+}
+
+/// When each (plugin, command, user or channel) last ran, for `cooldowns`.
+#[derive(Default)]
+pub struct Cooldowns {
+    last: Mutex<HashMap<(String, String, Scope), Instant>>,
+}
+
+impl Cooldowns {
+    /// Refuse if `command` ran too recently for this user or channel, saying how long to
+    /// wait; otherwise, when `take`, count this run.
+    pub fn check(
+        &self,
+        caller: &Caller,
+        plugin: &LoadedPlugin,
+        command: &str,
+        take: bool,
+    ) -> Result<(), String> {
+        let Some(cooldown) = plugin.policy.cooldowns.get(command) else {
+            return Ok(());
+        };
+        if caller
+            .user
+            .roles
+            .iter()
+            .any(|r| cooldown.exempt_roles.contains(r))
+        {
+            return Ok(());
+        }
+        let (per_user, per_channel) = cooldown.spans();
+        let now = Instant::now();
+        let mut last = super::lock(&self.last);
+        let scopes = [
+            (per_user, Scope::User(caller.user.id.clone()), "you"),
+            (
+                per_channel,
+                Scope::Channel(caller.channel.clone()),
+                "this channel",
+            ),
+        ];
+        for (span, scope, who) in &scopes {
+            let Some(span) = span else { continue };
+            let key = (plugin.name.clone(), command.to_string(), scope.clone());
+            if let Some(at) = last.get(&key) {
+                let since = now.duration_since(*at);
+                if since < *span {
+                    return Err(format!(
+                        "`{command}` is cooling down: {who} can run it again in {} (once every {})",
+                        human(*span - since),
+                        human(*span)
+                    ));
+                }
+            }
+        }
+        if take {
+            for (span, scope, _) in scopes {
+                if span.is_some() {
+                    last.insert((plugin.name.clone(), command.to_string(), scope), now);
+                }
+            }
+            // Forget runs older than any cooldown could care about.
+            if last.len() > 10_000 {
+                last.retain(|_, at| now.duration_since(*at) < Duration::from_secs(7 * 86_400));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `23 s`, `4 min 5 s`: rounded up to the second, so "0 s" is never said.
+fn human(d: Duration) -> String {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 if s % 60 == 0 => format!("{} min", s / 60),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_are_said_plainly() {
+        assert_eq!(human(Duration::from_millis(22_100)), "23 s");
+        assert_eq!(human(Duration::from_secs(60)), "1 min");
+        assert_eq!(human(Duration::from_secs(245)), "4 min 5 s");
+        assert_eq!(human(Duration::from_secs(7_260)), "2 h 1 min");
+    }
 }

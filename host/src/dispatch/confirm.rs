@@ -164,7 +164,7 @@ impl Dispatcher {
             );
             return self.refuse(caller, &plugin, &p.line, r);
         };
-        if let Err(why) = self.may_run(caller, &plugin) {
+        if let Err(why) = self.may_invoke(caller, &plugin, &p.invocation) {
             let r = Response::new(
                 Kind::Denied,
                 format!("You may no longer run `{}`: {why}. Nothing ran.", cmd.name),

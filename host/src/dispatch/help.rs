@@ -1,7 +1,7 @@
 //! `help` and usage lines, generated from the plugins' `describe()`.
 
 use super::parse::choice_list;
-use super::{Caller, Dispatcher, Kind, Response};
+use super::{access, read, Caller, Dispatcher, Kind, LoadedPlugin, Response};
 use crate::model::{Command, OptionKind, PluginInfo};
 
 /// `deploy <service> <env> [canary]`
@@ -127,6 +127,15 @@ impl Dispatcher {
         ))
     }
 
+    /// What of `plugin` help shows `caller`: the commands they may run in some form.
+    fn visible(&self, caller: &Caller, plugin: &LoadedPlugin) -> Option<PluginInfo> {
+        let commands = access::visible_commands(&read(&self.admins), caller, plugin)?;
+        Some(PluginInfo {
+            commands,
+            ..plugin.info().clone()
+        })
+    }
+
     /// Help lists only what the caller may run.
     pub fn help(&self, caller: &Caller, topic: Option<&str>) -> Response {
         self.help_as(&self.prefix.clone(), caller, topic)
@@ -138,18 +147,22 @@ impl Dispatcher {
             let topic = topic.trim_start_matches('/');
             let topic = topic.strip_prefix(self.prefix.as_str()).unwrap_or(topic);
             return match reg.command(topic) {
-                Some((p, cmd)) if self.may_run(caller, &p).is_ok() => {
+                Some((p, cmd))
+                    if self
+                        .visible(caller, &p)
+                        .is_some_and(|i| i.commands.contains(&cmd)) =>
+                {
                     self.answer(Response::new(Kind::Help, command(prefix, p.info(), &cmd)))
                 }
                 _ => self.unknown_as(prefix, topic),
             };
         }
-        let visible: Vec<&PluginInfo> = reg
+        let visible: Vec<PluginInfo> = reg
             .plugins
             .values()
-            .filter(|p| self.may_run(caller, p).is_ok())
-            .map(|p| p.info())
+            .filter_map(|p| self.visible(caller, p))
             .collect();
+        let visible: Vec<&PluginInfo> = visible.iter().collect();
         let disabled = if self.is_admin(caller) {
             self.disabled()
         } else {

@@ -60,6 +60,10 @@ impl Dispatcher {
     ) -> Response {
         let command = invocation.command.clone();
         let exit = self.exit_for(&plugin, &command, progress);
+        if let Err(why) = self.cooldowns.check(caller, &plugin, &command, true) {
+            let r = Response::new(Kind::Denied, format!("{why}. Nothing ran."));
+            return self.finish(caller, &plugin.name, line, &exit, r, true, None);
+        }
         let Some(_slot) = Slot::take(&self.running, &plugin.name, plugin.limits.max_concurrent)
         else {
             let max = plugin.limits.max_concurrent;

@@ -21,6 +21,7 @@ use crate::config::{Access, Limits};
 use crate::model::{command_line, Argument, Command, Invocation, PluginInfo, User};
 use crate::runtime::{CompiledPlugin, Runtime};
 use crate::store::Store;
+pub use access::Policy;
 use confirm::{Confirmations, Pending};
 use registry::Registry;
 use std::collections::{BTreeMap, HashMap};
@@ -112,6 +113,8 @@ pub struct LoadedPlugin {
     pub grants: Arc<Grants>,
     pub limits: Limits,
     pub access: Access,
+    /// Rules per command and argument, and cooldowns (`access::Policy`).
+    pub policy: Arc<Policy>,
     pub settings: Arc<crate::capabilities::config::Settings>,
 }
 
@@ -138,6 +141,7 @@ pub struct Dispatcher {
     poster: RwLock<Option<Arc<dyn Poster>>>,
     admins: RwLock<Access>,
     confirmations: Confirmations,
+    cooldowns: access::Cooldowns,
     /// Commands running per plugin, against `max_concurrent`.
     running: Arc<Mutex<HashMap<String, u32>>>,
     prefix: String,
@@ -154,6 +158,7 @@ impl Dispatcher {
             poster: RwLock::new(None),
             admins: RwLock::new(Access::default()),
             confirmations: Confirmations::default(),
+            cooldowns: access::Cooldowns::default(),
             running: Arc::default(),
             prefix: prefix.to_string(),
             counter: AtomicU64::new(0),
@@ -235,6 +240,17 @@ impl Dispatcher {
         access::may_run(&read(&self.admins), caller, plugin)
     }
 
+    /// Whether `caller` may run this invocation (access, then the rules on its command and
+    /// arguments); the error names the rule that refused.
+    pub fn may_invoke(
+        &self,
+        caller: &Caller,
+        plugin: &LoadedPlugin,
+        invocation: &Invocation,
+    ) -> Result<(), String> {
+        access::may_invoke(&read(&self.admins), caller, plugin, invocation)
+    }
+
     /// The request in a chat message, if it is one. The prefix is handled here and only
     /// here: `!deploy api prod` → `deploy api prod`.
     pub fn request(&self, message: &str, prefix: Prefix) -> Option<Request> {
@@ -311,8 +327,13 @@ impl Dispatcher {
             channel: caller.channel.clone(),
             guild: caller.guild.clone(),
         };
-        if let Err(why) = self.may_run(caller, &plugin) {
+        if let Err(why) = self.may_invoke(caller, &plugin, &invocation) {
             let r = Response::new(Kind::Denied, format!("You may not run `{name}`: {why}."));
+            return self.refuse(caller, &plugin, &line, r);
+        }
+        // Said before asking for a confirmation; counted only when the command runs.
+        if let Err(why) = self.cooldowns.check(caller, &plugin, &name, false) {
+            let r = Response::new(Kind::Denied, format!("{why}."));
             return self.refuse(caller, &plugin, &line, r);
         }
         let question = if cmd.confirm {
