@@ -82,16 +82,12 @@ async fn restart_web_gets_a_new_start_time_and_only_labelled_containers_are_touc
     eprintln!("dockerd with 5 containers after {:?}", began.elapsed());
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &docker.url,
-        Some(&grant_for(&docker.url)),
-        "timeout = \"3\"\n",
-    );
+    let cfg = config(dir.path(), &docker.url, Some(&grant_for(&docker.url)), "");
     let chat = Chat::from_config(&cfg).await;
 
     // Listing asks nothing and shows only what carries the label.
     let list = chat.ok("restart list").await;
+    eprintln!("restart list →\n{list}");
     for name in ["`web`", "`worker`", "`list`", "`stuck`"] {
         assert!(list.contains(name), "{name} is listed: {list}");
     }
@@ -99,6 +95,7 @@ async fn restart_web_gets_a_new_start_time_and_only_labelled_containers_are_touc
     assert!(list.contains("4 restartable containers"), "{list}");
 
     let status = chat.ok("restart status web").await;
+    eprintln!("restart status web → {status}");
     assert!(
         status.starts_with("`web` is running since") && status.contains("healthy"),
         "{status}"
@@ -147,6 +144,8 @@ async fn restart_web_gets_a_new_start_time_and_only_labelled_containers_are_touc
         question.contains("Restart container `web` (running since") && question.contains("healthy"),
         "{question}"
     );
+    eprintln!("restart web → {question}\n  → {}", done.text);
+    eprintln!("progress: {:?}", chat.progress.0.lock().unwrap());
     assert_eq!(done.kind, Kind::Reply, "{done:?}");
     let new = docker.started_at("web").await;
     assert_ne!(new, old, "web has a new start time");
@@ -184,8 +183,17 @@ async fn restart_web_gets_a_new_start_time_and_only_labelled_containers_are_touc
     assert!(status.starts_with("`list` is running"), "{status}");
 
     // One that never comes up healthy: a clear answer once the configured wait is over.
+    let dir3 = tempfile::tempdir().unwrap();
+    let impatient = Chat::from_config(&config(
+        dir3.path(),
+        &docker.url,
+        Some(&grant_for(&docker.url)),
+        "timeout = \"3\"\n",
+    ))
+    .await;
     let t = Instant::now();
-    let (_, stuck) = confirmed(&chat, "restart stuck", true).await;
+    let (_, stuck) = confirmed(&impatient, "restart stuck", true).await;
+    eprintln!("restart stuck → {}", stuck.text);
     assert_eq!(stuck.kind, Kind::Failed, "{stuck:?}");
     assert!(
         stuck
@@ -224,8 +232,20 @@ async fn restart_web_gets_a_new_start_time_and_only_labelled_containers_are_touc
     assert_eq!(docker.started_at("worker").await, old);
 
     drop(chat);
+    drop(impatient);
     drop(ungranted);
+    let dockers_dir = docker.dir();
     drop(docker);
+    assert!(
+        !dockers_dir.exists(),
+        "{} is removed",
+        dockers_dir.display()
+    );
+    assert_eq!(
+        Docker::leftovers(&dockers_dir),
+        Vec::<u32>::new(),
+        "nothing of dockerd survives"
+    );
     eprintln!("the whole test took {:?}", began.elapsed());
 }
 
@@ -521,6 +541,38 @@ async fn upstream_failures_give_one_short_sentence_and_the_log_the_detail() {
         r.text,
         "`restart` failed: `web` was restarted (started 2026-11-27 08:05:00.500 UTC) but its health check fails (3 times in a row); look at it with `restart status web`."
     );
+
+    // Out of HTTP requests while watching: the restart happened, and the answer says so.
+    engine.reset();
+    let dir3 = tempfile::tempdir().unwrap();
+    let frugal = Chat::from_config(&config(
+        dir3.path(),
+        &engine.url(),
+        Some(&grant_for(&engine.url())),
+        "[plugins.restart.limits]\nhttp_requests = 3\n",
+    ))
+    .await;
+    engine.answer(Canned::new("GET", inspect, 200, &web));
+    engine.answer(Canned::new("POST", "/v1.41/containers/", 204, ""));
+    let mut starting: serde_json::Value =
+        serde_json::from_str(&container_json("web", &[LABEL], Some("starting"))).unwrap();
+    starting["State"]["StartedAt"] = "2026-11-27T08:05:00.5Z".into();
+    engine.answer(Canned::new(
+        "GET",
+        &format!("/v1.41/containers/{:0<64}/json", "c0ffee"),
+        200,
+        &starting.to_string(),
+    ));
+    let (_, r) = confirmed(&frugal, "restart web", true).await;
+    assert_eq!(r.kind, Kind::Failed, "{r:?}");
+    assert!(
+        r.text
+            .contains("`web` was restarted, but the bot stopped watching it")
+            && r.text.contains("http_requests"),
+        "{}",
+        r.text
+    );
+    drop(frugal);
 
     // Nobody listening.
     drop(engine);

@@ -44,8 +44,8 @@ impl Plugin for Restart {
             )),
         )
         .http(
-            "the Docker Engine URL in setting `docker_url`, e.g. http://127.0.0.1:2375/v1.41/containers",
-            "inspects, lists and restarts containers through the Docker Engine API",
+            "http://DOCKER-HOST:2375/v1.41/containers",
+            "inspects, lists and restarts containers through the Docker Engine API at setting `docker_url` (grant that URL + /v1.41/containers)",
         )
         .secret(
             docker::TOKEN,
@@ -179,8 +179,10 @@ fn describe_state(c: &Container) -> String {
     } else {
         clip(&s.status, 40)
     };
-    if let Some(h) = c.health() {
-        out.push_str(&format!(", {h}"));
+    match c.health() {
+        Some("healthy") => out.push_str(", healthy"),
+        Some(h) => out.push_str(&format!(", health check: {}", clip(h, 20))),
+        None => {}
     }
     out
 }
@@ -188,7 +190,8 @@ fn describe_state(c: &Container) -> String {
 fn list() -> Result<Reply, CommandError> {
     let engine = Engine::from_settings()?;
     let label = label()?;
-    let all = engine.list(&label)?;
+    let mut all = engine.list(&label)?;
+    all.sort_by(|a, b| a.names.cmp(&b.names));
     if all.is_empty() {
         return Ok(Reply::text(format!(
             "No container carries the label `{label}`, so there is nothing to restart from chat; an admin labels the ones that may be."
@@ -306,9 +309,21 @@ fn wait_until_up(
     let mut last_said = String::new();
     let mut poll = 0u32;
     loop {
-        let now = engine.inspect(&before.id)?.ok_or_else(|| {
-            CommandError::failed(format!("`{name}` disappeared while it was restarting"))
-        })?;
+        let now = match engine.inspect(&before.id) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Err(CommandError::failed(format!(
+                    "`{name}` disappeared while it was restarting"
+                )))
+            }
+            // The same requests were allowed a moment ago: this is the command's budget.
+            Err(CommandError::Denied(_)) => {
+                return Err(CommandError::failed(format!(
+                    "`{name}` was restarted, but the bot stopped watching it: this command used up its HTTP requests (an admin can raise `http_requests` under [plugins.restart.limits]). See `restart status {name}`."
+                )))
+            }
+            Err(e) => return Err(e),
+        };
         let s = &now.state;
         let new_start = s.started_at != before.state.started_at;
         let waited = show_duration(asked.elapsed());

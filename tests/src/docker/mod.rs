@@ -12,6 +12,7 @@ pub mod fake;
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -154,6 +155,17 @@ impl Docker {
         }
     }
 
+    /// The temp dir dockerd works in; gone once this is dropped.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    /// Processes still running with `dir` on their command line (dockerd, containerd,
+    /// shims): none once the `Docker` that owned `dir` is dropped.
+    pub fn leftovers(dir: &Path) -> Vec<u32> {
+        processes_mentioning(dir)
+    }
+
     /// dockerd's own log so far, for assertion messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
@@ -289,8 +301,18 @@ fn spawn(dir: &Path, port: u16) -> Child {
     let log = std::fs::File::create(dir.join("dockerd.log")).expect("dockerd log file");
     let log2 = log.try_clone().expect("clone the log file handle");
     let d = dir.display();
-    Command::new(DOCKERD)
-        .arg("-H")
+    let mut cmd = Command::new(DOCKERD);
+    // If the test process dies without dropping us, dockerd is told to shut down (and stops
+    // its containers) rather than outliving it. The spawning thread is the test's own, which
+    // lives until the `Docker` is dropped.
+    // SAFETY: prctl(2) is async-signal-safe and touches only the new process.
+    unsafe {
+        cmd.pre_exec(|| {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.arg("-H")
         .arg(format!("unix://{d}/docker.sock"))
         .arg("-H")
         .arg(format!("tcp://127.0.0.1:{port}"))
@@ -309,6 +331,12 @@ fn spawn(dir: &Path, port: u16) -> Child {
         .stderr(log2)
         .spawn()
         .unwrap_or_else(|e| panic!("could not start {DOCKERD}: {e}"))
+}
+
+const PR_SET_PDEATHSIG: i32 = 1;
+const SIGTERM: u64 = 15;
+extern "C" {
+    fn prctl(option: i32, ...) -> i32;
 }
 
 /// Panics naming the `.ci/run` install step if `bin` is not on the PATH.
