@@ -14,7 +14,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Registry, ValidationError, Validator};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -78,39 +78,40 @@ pub struct Spec {
 /// it is missing: the fake is useless without it.
 pub fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let started = Instant::now();
-        let path = spec_path();
-        let text = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "GitHub's OpenAPI description is not installed ({}: {e}); install it as .ci/run does: \
-                 `{INSTALL_STEP}` with upstreams=<workspace>/target/upstreams",
-                path.display()
-            )
-        });
-        let mut doc: Value = serde_json::from_slice(&text)
-            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-        drop(text);
-        openapi_to_json_schema(&mut doc);
-        // The registry borrows the document for as long as validators live: the process.
-        let doc: &'static Value = Box::leak(Box::new(doc));
-        let registry = Registry::new()
-            .draft(Draft::Draft7)
-            .add(DOC_URI, doc)
-            .and_then(|b| b.prepare())
-            .unwrap_or_else(|e| panic!("cannot register {}: {e}", path.display()));
-        let templates = doc["paths"]
-            .as_object()
-            .map(|paths| paths.keys().map(|t| Template::new(t)).collect())
-            .unwrap_or_default();
-        Spec {
-            doc,
-            registry,
-            templates,
-            validators: Mutex::new(HashMap::new()),
-            load_time: started.elapsed(),
-        }
-    })
+    SPEC.get_or_init(|| load(&spec_path()))
+}
+
+fn load(path: &Path) -> Spec {
+    let started = Instant::now();
+    let text = std::fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "GitHub's OpenAPI description is not installed ({}: {e}); install it as .ci/run does: \
+             `{INSTALL_STEP}` with upstreams=<workspace>/target/upstreams",
+            path.display()
+        )
+    });
+    let mut doc: Value = serde_json::from_slice(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    drop(text);
+    openapi_to_json_schema(&mut doc);
+    // The registry borrows the document for as long as validators live: the process.
+    let doc: &'static Value = Box::leak(Box::new(doc));
+    let registry = Registry::new()
+        .draft(Draft::Draft7)
+        .add(DOC_URI, doc)
+        .and_then(|b| b.prepare())
+        .unwrap_or_else(|e| panic!("cannot register {}: {e}", path.display()));
+    let templates = doc["paths"]
+        .as_object()
+        .map(|paths| paths.keys().map(|t| Template::new(t)).collect())
+        .unwrap_or_default();
+    Spec {
+        doc,
+        registry,
+        templates,
+        validators: Mutex::new(HashMap::new()),
+        load_time: started.elapsed(),
+    }
 }
 
 impl Template {
@@ -600,6 +601,16 @@ mod tests {
             v,
             json!({"anyOf": [{"type": "null"}, {"oneOf": [{"type": "string"}]}]})
         );
+    }
+
+    #[test]
+    fn a_missing_description_names_the_install_step() {
+        let e = std::panic::catch_unwind(|| load(Path::new("/nonexistent/api.github.com.json")))
+            .err()
+            .expect("loading a missing file panics");
+        let message = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("npm install"), "{message}");
+        assert!(message.contains("@octokit/openapi"), "{message}");
     }
 
     #[test]
