@@ -82,6 +82,29 @@ fn spawn_say(chat: &Chat, line: &str) -> tokio::task::JoinHandle<Response> {
     })
 }
 
+/// Ask `deploy status` until a deploy whose line has `needle` is in `state`; its ID.
+async fn listed(chat: &Chat, needle: &str, state: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let list = chat.ok("deploy status").await;
+        if let Some(line) = list
+            .lines()
+            .find(|l| l.contains(needle) && l.contains(&format!("— {state}")))
+        {
+            return line
+                .split('`')
+                .nth(1)
+                .unwrap_or_else(|| panic!("no ID in {line}"))
+                .to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no deploy {needle} {state} within {WAIT:?}: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// The deploy ID in "… Deploy `12`: …".
 fn deploy_id(text: &str) -> String {
     text.split("Deploy `")
@@ -195,26 +218,27 @@ async fn buildbot_deploys_report_their_build_and_can_be_confirmed_failed_and_can
     // Cancel stops a running build: the deploy runs in a task of its own while
     // `deploy status` shows it running and `deploy cancel` stops it.
     let slow = spawn_say(&chat, "deploy api slow-1 staging");
-    let deadline = Instant::now() + WAIT;
-    let slow_id = loop {
-        let list = chat.ok("deploy status").await;
-        if let Some(line) = list
-            .lines()
-            .find(|l| l.contains("slow-1") && l.contains("running"))
-        {
-            break deploy_id(&line.replace("⏳ `", "Deploy `"));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the slow deploy never ran: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let slow_id = listed(&chat, "slow-1", "running").await;
     let one = chat.ok(&format!("deploy status {slow_id}")).await;
     assert!(
         one.contains("running") && one.contains("/#/builders/"),
         "{one}"
     );
+    // A second one waits for the busy worker; cancelling it cancels the build request.
+    let queued = spawn_say(&chat, "deploy web slow-2 staging");
+    let queued_id = listed(&chat, "slow-2", "queued").await;
+    let cancelled = chat.ok(&format!("deploy cancel {queued_id}")).await;
+    assert!(cancelled.contains("cancelled by alice"), "{cancelled}");
+    let queued = queued.await.unwrap();
+    assert!(
+        queued.text.contains("web slow-2 → staging was cancelled"),
+        "{:?}: {}",
+        queued.kind,
+        queued.text
+    );
+    assert_eq!(bb.build_request(&queued_id).await["results"], 6);
+    assert!(bb.builds_of(&queued_id).await.is_empty(), "it never built");
+
     let cancelled = chat.ok(&format!("deploy cancel {slow_id}")).await;
     assert!(cancelled.contains("cancelled by alice"), "{cancelled}");
     let slow = slow.await.unwrap();
@@ -229,7 +253,12 @@ async fn buildbot_deploys_report_their_build_and_can_be_confirmed_failed_and_can
     // The recent deploys, newest first, with their state and link.
     let list = chat.ok("deploy status").await;
     let lines: Vec<&str> = list.lines().skip(1).collect();
-    assert_eq!(lines.len(), 4, "{list:?}");
+    assert_eq!(lines.len(), 5, "{list:?}");
+    assert!(
+        lines[0].contains("slow-2") && lines[0].contains("cancelled"),
+        "{list}"
+    );
+    let lines = &lines[1..];
     assert!(
         lines[0].contains("slow-1") && lines[0].contains("cancelled"),
         "{list}"
@@ -522,18 +551,7 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
     // Cancel through the run's cancel endpoint while the deploy is being followed.
     gh.set_run_outcome("success", 1000);
     let slow = spawn_say(&chat, "deploy api 1.5.0 staging");
-    let deadline = Instant::now() + WAIT;
-    let slow_id = loop {
-        let list = chat.ok("deploy status").await;
-        if let Some(line) = list
-            .lines()
-            .find(|l| l.contains("1.5.0") && !l.contains("queued"))
-        {
-            break deploy_id(&line.replace("⏳ `", "Deploy `"));
-        }
-        assert!(Instant::now() < deadline, "the run never started: {list}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let slow_id = listed(&chat, "1.5.0", "running").await;
     let cancelled = chat.ok(&format!("deploy cancel {slow_id}")).await;
     assert!(cancelled.contains("cancelled by alice"), "{cancelled}");
     let slow = slow.await.unwrap();

@@ -347,23 +347,41 @@ fn status(id: &str) -> Result<Reply, CommandError> {
             "No deploys yet. Start one with `deploy SERVICE VERSION ENV`.",
         ));
     }
+    // Unfinished ones are asked about afresh; if the CI cannot be asked, the list still
+    // shows what is remembered, and says so.
+    let mut note = String::new();
     if all.iter().any(|d| !d.done()) {
         let s = Settings::load()?;
-        let mut ci: Option<Ci> = None;
-        for d in all.iter_mut().filter(|d| !d.done()).take(REFRESH_AT_MOST) {
-            if ci.is_none() {
-                ci = Some(Ci::connect(&s)?);
+        let backend = backend_name(s.backend);
+        match Ci::connect(&s) {
+            Ok(ci) => {
+                for d in all
+                    .iter_mut()
+                    .filter(|d| !d.done() && d.backend == backend)
+                    .take(REFRESH_AT_MOST)
+                {
+                    match ci.refresh(d) {
+                        Ok(()) => record::save(d)?,
+                        Err(e) => log(
+                            Level::Warn,
+                            format!("could not refresh deploy {}: {}", d.id, error_text(&e)),
+                        ),
+                    }
+                }
             }
-            let Some(c) = ci.as_ref() else { break };
-            if d.backend == backend_name(s.backend) && c.refresh(d).is_ok() {
-                record::save(d)?;
+            Err(e) => {
+                note = format!(
+                    "\n(States as last seen: {} could not be asked: {})",
+                    s.backend.name(),
+                    error_text(&e)
+                )
             }
         }
     }
     let now = text::unix_now();
     let lines: Vec<String> = all.iter().map(|d| d.line(now)).collect();
     Ok(Reply::text(format!(
-        "**Recent deploys** (newest first):\n{}",
+        "**Recent deploys** (newest first):\n{}{note}",
         lines.join("\n")
     )))
 }

@@ -100,7 +100,8 @@ pub fn recent() -> Result<Vec<Deploy>, CommandError> {
             }
         }
     }
-    all.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+    let num = |d: &Deploy| d.id.parse::<u64>().unwrap_or(0);
+    all.sort_by(|a, b| b.started.cmp(&a.started).then(num(b).cmp(&num(a))));
     for old in all.iter().skip(KEEP) {
         kv::delete(&key(&old.id))?;
     }
