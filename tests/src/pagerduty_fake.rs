@@ -213,7 +213,7 @@ async fn answer(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (u16, Resp
     let dedup_key = event["dedup_key"]
         .as_str()
         .map(str::to_string)
-        .unwrap_or_else(|| format!("{:032x}", rand_u128()));
+        .unwrap_or_else(random_key);
     shared.events.lock().unwrap().push(event);
     (
         202,
@@ -224,13 +224,15 @@ async fn answer(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (u16, Resp
     )
 }
 
-/// A key PagerDuty would generate for a trigger without `dedup_key`.
-fn rand_u128() -> u128 {
+/// A key like the one PagerDuty generates for a trigger without `dedup_key`.
+fn random_key() -> String {
     use std::hash::{BuildHasher, Hasher};
-    let s = std::collections::hash_map::RandomState::new();
-    let mut h = s.build_hasher();
-    h.write_u64(42);
-    (h.finish() as u128) << 64 | s.build_hasher().finish() as u128
+    let part = || {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    };
+    format!("{:016x}{:016x}", part(), part())
 }
 
 const SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
