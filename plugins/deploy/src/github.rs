@@ -152,23 +152,8 @@ impl GitHub {
                     "GitHub gave an answer deploy could not read while looking for the workflow run; ask an admin to check the `url` setting.",
                 ));
             };
-            let mut fresh: Vec<&Value> = runs
-                .iter()
-                .filter(|r| {
-                    r["created_at"]
-                        .as_str()
-                        .and_then(text::parse_rfc3339)
-                        .is_some_and(|t| t >= since)
-                        && r["id"].as_u64().is_some_and(|id| !claimed(id))
-                })
-                .collect();
-            fresh.sort_by_key(|r| r["id"].as_u64());
-            let titled = fresh.iter().find(|r| {
-                let t = r["display_title"].as_str().unwrap_or_default();
-                t.contains(version) && t.contains(env)
-            });
-            if let Some(run) = titled.or(fresh.first()) {
-                return Ok((*run).clone());
+            if let Some(run) = pick_run(runs, since, version, env, claimed) {
+                return Ok(run.clone());
             }
         }
         Err(CommandError::failed(format!(
@@ -212,6 +197,34 @@ impl GitHub {
     }
 }
 
+/// Of the runs listed, the one a dispatch at `since` made: created since then, not claimed
+/// by another deploy, preferring one whose title names the version and environment (a
+/// `run-name` using the inputs), else the oldest.
+fn pick_run<'a>(
+    runs: &'a [Value],
+    since: u64,
+    version: &str,
+    env: &str,
+    claimed: impl Fn(u64) -> bool,
+) -> Option<&'a Value> {
+    let mut fresh: Vec<&Value> = runs
+        .iter()
+        .filter(|r| {
+            r["created_at"]
+                .as_str()
+                .and_then(text::parse_rfc3339)
+                .is_some_and(|t| t >= since)
+                && r["id"].as_u64().is_some_and(|id| !claimed(id))
+        })
+        .collect();
+    fresh.sort_by_key(|r| r["id"].as_u64());
+    let titled = fresh.iter().copied().find(|r| {
+        let t = r["display_title"].as_str().unwrap_or_default();
+        t.contains(version) && t.contains(env)
+    });
+    titled.or(fresh.first().copied())
+}
+
 /// Whether another remembered deploy already is this run.
 fn claimed(id: u64) -> bool {
     matches!(record::load(&id.to_string()), Ok(Some(_)))
@@ -245,5 +258,41 @@ fn apply(d: &mut Deploy, run: &Value) {
         if d.finished.is_some_and(|f| f < d.started) {
             d.finished = Some(d.started);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_run_a_dispatch_made() {
+        let run = |id: u64, created: &str, title: &str| json!({"id": id, "created_at": created, "display_title": title});
+        let since = text::parse_rfc3339("2026-11-27T08:00:00Z").unwrap();
+        let runs = vec![
+            run(9, "2026-11-27T08:00:05Z", "Deploy web 2.0 to prod"),
+            run(8, "2026-11-27T08:00:03Z", "Deploy"),
+            run(7, "2026-11-27T08:00:02Z", "Deploy api 1.4.2 to staging"),
+            run(3, "2026-11-27T07:59:00Z", "Deploy api 1.4.2 to staging"),
+        ];
+        let none = |_| false;
+        // The title names it: that one, even if not the oldest.
+        assert_eq!(
+            pick_run(&runs, since, "1.4.2", "staging", none).unwrap()["id"],
+            7
+        );
+        assert_eq!(
+            pick_run(&runs, since, "2.0", "prod", none).unwrap()["id"],
+            9
+        );
+        // No title says: the oldest unclaimed since the dispatch.
+        assert_eq!(pick_run(&runs, since, "3.0", "qa", none).unwrap()["id"], 7);
+        assert_eq!(
+            pick_run(&runs, since, "3.0", "qa", |id| id == 7).unwrap()["id"],
+            8
+        );
+        // Older than the dispatch, or all claimed: none.
+        assert!(pick_run(&runs[3..], since, "1.4.2", "staging", none).is_none());
+        assert!(pick_run(&runs, since, "1.4.2", "staging", |_| true).is_none());
     }
 }
