@@ -202,8 +202,7 @@ fn list() -> Result<Reply, CommandError> {
         all.len(),
         if all.len() == 1 { "" } else { "s" }
     )];
-    let mut shown = 0;
-    for s in &all {
+    for (shown, s) in all.iter().enumerate() {
         let line = format!(
             "• `{}` — {} ({})",
             clip(
@@ -222,7 +221,6 @@ fn list() -> Result<Reply, CommandError> {
             break;
         }
         lines.push(line);
-        shown += 1;
     }
     Ok(Reply::text(lines.join("\n")))
 }
@@ -362,15 +360,16 @@ fn wait_until_up(
             )));
         }
         // Say what changed, and otherwise how long it has been every few polls.
-        if said != last_said || poll % 5 == 4 {
+        if said != last_said || poll % 4 == 3 {
             progress(format!("{said} ({waited})"));
             last_said = said;
         }
-        // 0.5 s, 1 s, then every 2 s: quick for the common case, sparing over a long wait.
+        // 0.5 s, 1 s, then a twelfth of the wait (2 s at least): quick for the common case,
+        // and at most ~16 polls however long the wait, within the default 20 requests.
         let pause = match poll {
             0 => Duration::from_millis(500),
             1 => Duration::from_secs(1),
-            _ => Duration::from_secs(2),
+            _ => (timeout / 12).max(Duration::from_secs(2)),
         };
         std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
         poll = poll.saturating_add(1);
