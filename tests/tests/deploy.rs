@@ -473,7 +473,14 @@ async fn deploy_without_its_grants_is_refused_with_the_grant_to_ask_for() {
 const GH_TOKEN: &str = "ghp_deploy_test_token_8231";
 
 /// A bot whose deploy plugin dispatches `workflow` in acme/shop on the fake GitHub.
-async fn github_chat(gh: &FakeGitHub, prefix: &str, token: &str, workflow: &str) -> Chat {
+async fn github_chat(
+    gh: &FakeGitHub,
+    prefix: &str,
+    token: &str,
+    workflow: &str,
+    wait_seconds: u64,
+    http_requests: u64,
+) -> Chat {
     std::env::set_var(format!("{prefix}GITHUB_TOKEN"), token);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
@@ -494,10 +501,10 @@ ref = "main"
 services = "api,web"
 envs = "staging,prod"
 poll_seconds = 1
-wait_seconds = 45
+wait_seconds = {wait_seconds}
 
 [plugins.deploy.limits]
-http_requests = 100
+http_requests = {http_requests}
 "#,
             url = gh.url,
         ),
@@ -509,7 +516,15 @@ http_requests = 100
 async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_description_says() {
     let gh = FakeGitHub::start(GH_TOKEN).await;
     gh.add_workflow("acme", "shop", "deploy.yml");
-    let chat = github_chat(&gh, "CHATOPS_TEST_DEPLOY_GH_", GH_TOKEN, "deploy.yml").await;
+    let chat = github_chat(
+        &gh,
+        "CHATOPS_TEST_DEPLOY_GH_",
+        GH_TOKEN,
+        "deploy.yml",
+        45,
+        100,
+    )
+    .await;
 
     // Dispatched with the inputs, followed to its conclusion, reported with its URL.
     gh.set_run_outcome("success", 2);
@@ -628,7 +643,15 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
     assert!(garbled.text.contains("could not read"), "{}", garbled.text);
 
     // A workflow GitHub does not have: 404 named for what it is.
-    let missing = github_chat(&gh, "CHATOPS_TEST_DEPLOY_GH404_", GH_TOKEN, "nope.yml").await;
+    let missing = github_chat(
+        &gh,
+        "CHATOPS_TEST_DEPLOY_GH404_",
+        GH_TOKEN,
+        "nope.yml",
+        45,
+        100,
+    )
+    .await;
     let r = missing.say("deploy api 1.4.2 staging").await;
     assert_eq!(r.kind, Kind::Failed, "{}", r.text);
     assert!(
@@ -644,6 +667,8 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         "CHATOPS_TEST_DEPLOY_GH401_",
         "ghp_wrong_token_000",
         "deploy.yml",
+        45,
+        100,
     )
     .await;
     let r = bad.say("deploy api 1.4.2 staging").await;
@@ -654,6 +679,35 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         r.text
     );
     assert!(!r.text.contains("ghp_"), "{}", r.text);
+
+    // Past wait_seconds, or out of HTTP requests, the answer says where to follow it.
+    gh.set_run_outcome("success", 1000);
+    let short = github_chat(
+        &gh,
+        "CHATOPS_TEST_DEPLOY_GHWAIT_",
+        GH_TOKEN,
+        "deploy.yml",
+        2,
+        100,
+    )
+    .await;
+    let r = short.ok("deploy api 1.6.0 staging").await;
+    let id = deploy_id(&r);
+    assert!(
+        r.contains("is still running after") && r.contains(&format!("`deploy status {id}`")),
+        "{r}"
+    );
+    let few = github_chat(
+        &gh,
+        "CHATOPS_TEST_DEPLOY_GHFEW_",
+        GH_TOKEN,
+        "deploy.yml",
+        45,
+        3,
+    )
+    .await;
+    let r = few.ok("deploy api 1.6.1 staging").await;
+    assert!(r.contains("(this command reached its limits)"), "{r}");
 
     let list = chat.ok("deploy status").await;
     assert!(
