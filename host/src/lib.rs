@@ -6,6 +6,7 @@
 //! configuration and keeps plugins fresh; `cli` is the `chatops` command.
 
 pub mod adapters;
+pub mod admin;
 pub mod bot;
 pub mod bundled;
 pub mod capabilities;

@@ -154,7 +154,10 @@ async fn registers_commands_and_answers_a_slash_command() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["roll", "flip", "countdown", "echo", "help"]);
+    assert_eq!(names, ["roll", "flip", "countdown", "echo", "chatops", "help"]);
+    // the admin command is hidden by Discord from members without Manage Server
+    let admin = &put.body[4];
+    assert_eq!(admin["default_member_permissions"], "32");
     let roll = &put.body[0];
     assert_eq!(roll["options"][1]["name"], "show");
     assert_eq!(

@@ -115,6 +115,10 @@ impl Bot {
             }
         }
         *lock(&bot.seen) = bot.fingerprint();
+        if let Some(path) = &bot.config {
+            let admin = crate::admin::chat::BotAdmin::new(&bot, path.clone());
+            bot.dispatcher.set_admin(Arc::new(admin));
+        }
         Ok(bot)
     }
 

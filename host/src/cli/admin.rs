@@ -2,9 +2,8 @@
 
 use super::{config_or_default, load_config};
 use crate::bot::Bot;
-use crate::capabilities::http::HttpGrant;
 use crate::capabilities::secrets::{SecretStore, MIN_REDACTED_LEN};
-use crate::config::edit::{ConfigFile, Grant};
+use crate::config::edit::ConfigFile;
 use crate::model::Capability;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -16,28 +15,10 @@ pub(super) async fn grant(
     value: Option<&str>,
     add: bool,
 ) -> Result<()> {
-    let g = Grant::parse(kind, value).map_err(anyhow::Error::msg)?;
-    if let Grant::Http(url) = &g {
-        url.parse::<HttpGrant>()?;
-    }
     let path = config_or_default(config);
-    let mut file = ConfigFile::open(&path)?;
-    let what = match &g {
-        Grant::Kv => "kv".to_string(),
-        Grant::Http(v) | Grant::Secret(v) | Grant::Post(v) => format!("{kind} {v}"),
-    };
+    println!("{}", crate::admin::grant(&path, plugin, kind, value, add)?);
     if add {
-        if file.grant(plugin, &g)? {
-            file.save()?;
-            println!("Granted {what} to `{plugin}` (for its pinned build). A running host applies it within a second.");
-        } else {
-            println!("`{plugin}` already has {what}.");
-        }
-    } else if file.revoke(plugin, &g)? {
-        file.save()?;
-        println!("Revoked {what} from `{plugin}`.");
-    } else {
-        println!("`{plugin}` did not have {what}.");
+        println!("A running host applies it within a second.");
     }
     Ok(())
 }
@@ -155,17 +136,7 @@ pub(super) async fn settings(
             bail!("write the key before the value: chatops config {plugin} KEY VALUE")
         }
         (Some(key), Some(value), false) => {
-            let max = crate::capabilities::config::MAX_KEY_BYTES;
-            if key.is_empty() || key.len() > max || key.chars().any(char::is_control) {
-                bail!("`{key}` is not a setting name: 1 to {max} printable characters");
-            }
-            let mut file = ConfigFile::open(&path)?;
-            let before = file.set_setting(plugin, key, value)?;
-            file.save()?;
-            match before {
-                Some(b) => println!("Set `{key}` of `{plugin}` to \"{value}\" (was \"{b}\")."),
-                None => println!("Set `{key}` of `{plugin}` to \"{value}\"."),
-            }
+            println!("{}", crate::admin::set_setting(&path, plugin, key, value)?);
             println!("A running host applies it within a second. Settings are not secrets: use `chatops grant {plugin} secret NAME` for those.");
             Ok(())
         }

@@ -130,7 +130,7 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
             println!("Pinned sha256 {digest}");
             print_requests(&info.name, &info);
             print_settings(&info.name, &settings);
-            remember_requests(&path, &info.name, &digest, &info);
+            crate::admin::remember_requests(&path, &info.name, &digest, &info);
             Ok(())
         }
         PluginsCmd::List => {
@@ -188,57 +188,19 @@ pub(super) async fn plugins(config: Option<PathBuf>, cmd: PluginsCmd) -> Result<
             Ok(())
         }
         PluginsCmd::Approve { name } => {
-            let loaded = load_config(config.clone())?;
-            let pc = loaded
-                .config
-                .plugins
-                .get(&name)
-                .with_context(|| format!("no plugin `{name}` in {}", loaded.path.display()))?;
-            let file = loaded.resolve(&pc.path);
-            let Described { info, digest, .. } = describe(&file).await?;
-            if info.name != name {
-                bail!("{} now describes itself as `{}`, not `{name}`; remove `{name}` and add it again", file.display(), info.name);
-            }
-            if digest == pc.sha256 {
-                println!("`{name}` is already approved at sha256 {digest}.");
-                return Ok(());
-            }
-            println!(
-                "Approving `{name}` {}: sha256 {} → {digest}",
-                info.version, pc.sha256
-            );
-            let old = recall_requests(&loaded.path, &name, &pc.sha256);
-            let now: Vec<String> = info
-                .capabilities
-                .iter()
-                .map(|r| r.capability.describe())
-                .collect();
-            match old {
-                Some(old) => {
-                    let added: Vec<&String> = now.iter().filter(|c| !old.contains(c)).collect();
-                    let dropped: Vec<&String> = old.iter().filter(|c| !now.contains(c)).collect();
-                    if added.is_empty() && dropped.is_empty() {
-                        println!("Its requests did not change.");
-                    }
-                    for c in added {
-                        println!("  + now requests {c}");
-                    }
-                    for c in dropped {
-                        println!("  - no longer requests {c}");
-                    }
-                }
+            let path = config_or_default(config);
+            match crate::admin::approval(&path, &name).await? {
                 None => {
-                    println!("(the previous build's requests were not recorded; it requests now:)");
-                    for c in &now {
-                        println!("  {c}");
-                    }
+                    let loaded = load_config(Some(path))?;
+                    let pinned = &loaded.config.plugins[&name].sha256;
+                    println!("`{name}` is already approved at sha256 {pinned}.");
+                }
+                Some(approval) => {
+                    println!("{}", approval.summary());
+                    println!("{}", crate::admin::approve(&path, &approval)?);
+                    println!("A running host reloads it within a second.");
                 }
             }
-            let mut file = ConfigFile::open(&loaded.path)?;
-            file.set_digest(&name, &digest)?;
-            file.save()?;
-            remember_requests(&loaded.path, &name, &digest, &info);
-            println!("Approved. Its grants now apply to this build; a running host reloads it within a second.");
             Ok(())
         }
         PluginsCmd::Remove { name } => {
@@ -268,42 +230,6 @@ async fn refuse_clash(config: &Path, info: &PluginInfo) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// What a digest requested, kept in the store so `approve` can show what changed.
-fn remember_requests(config: &Path, name: &str, digest: &str, info: &crate::model::PluginInfo) {
-    let caps: Vec<String> = info
-        .capabilities
-        .iter()
-        .map(|r| r.capability.describe())
-        .collect();
-    if let Some(store) = open_store(config) {
-        if let Err(e) = store.kv_set(
-            "chatops.approvals",
-            &format!("{name}@{digest}"),
-            caps.join("\n").as_bytes(),
-        ) {
-            tracing::warn!("could not record the requests of {name}: {e}");
-        }
-    }
-}
-
-fn recall_requests(config: &Path, name: &str, digest: &str) -> Option<Vec<String>> {
-    let bytes = open_store(config)?
-        .kv_get("chatops.approvals", &format!("{name}@{digest}"))
-        .ok()??;
-    Some(
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
-fn open_store(config: &Path) -> Option<crate::store::Store> {
-    let loaded = crate::bot::load_config(config).ok()?;
-    crate::store::Store::open(&loaded.resolve(&loaded.config.host.store)).ok()
 }
 
 fn relative_to(file: &Path, dir: &Path) -> String {

@@ -123,6 +123,9 @@ impl Dispatcher {
             );
             return self.audit_only(caller, &p.plugin, &p.line, r);
         }
+        if p.plugin == super::admin::ADMIN_COMMAND {
+            return self.admin_confirmed(caller, p).await;
+        }
         let reg = self.registry();
         let Some(plugin) = reg.plugins.get(&p.plugin).cloned() else {
             let why = match reg.disabled.get(&p.plugin) {

@@ -163,14 +163,16 @@ impl Dispatcher {
             .filter_map(|p| self.visible(caller, p))
             .collect();
         let visible: Vec<&PluginInfo> = visible.iter().collect();
-        let disabled = if self.is_admin(caller) {
-            self.disabled()
-        } else {
-            Vec::new()
-        };
-        self.answer(Response::new(
-            Kind::Help,
-            overview(prefix, &visible, &disabled),
-        ))
+        let admin = self.is_admin(caller);
+        let disabled = if admin { self.disabled() } else { Vec::new() };
+        let mut text = overview(prefix, &visible, &disabled);
+        if admin {
+            text.push_str(&format!(
+                "\n\nAs an admin: `{prefix}{}` — plugins, grant, revoke, config, approve, audit, reload (`{prefix}{} help`).",
+                super::ADMIN_COMMAND,
+                super::ADMIN_COMMAND
+            ));
+        }
+        self.answer(Response::new(Kind::Help, text))
     }
 }

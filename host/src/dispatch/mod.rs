@@ -5,6 +5,7 @@
 //! `events` (webhooks and schedules, for `triggers`), `parse` and `help`.
 
 mod access;
+mod admin;
 mod confirm;
 mod events;
 pub mod help;
@@ -22,6 +23,7 @@ use crate::model::{command_line, Argument, Command, Invocation, PluginInfo, User
 use crate::runtime::{CompiledPlugin, Runtime};
 use crate::store::Store;
 pub use access::Policy;
+pub use admin::{AdminAnswer, ChatAdmin, ADMIN_COMMAND};
 use confirm::{Confirmations, Pending};
 use registry::Registry;
 use std::collections::{BTreeMap, HashMap};
@@ -142,6 +144,8 @@ pub struct Dispatcher {
     admins: RwLock<Access>,
     confirmations: Confirmations,
     cooldowns: access::Cooldowns,
+    /// What `chatops …` does, when the bot runs from a config file.
+    admin: RwLock<Option<Arc<dyn ChatAdmin>>>,
     /// Commands running per plugin, against `max_concurrent`.
     running: Arc<Mutex<HashMap<String, u32>>>,
     prefix: String,
@@ -159,6 +163,7 @@ impl Dispatcher {
             admins: RwLock::new(Access::default()),
             confirmations: Confirmations::default(),
             cooldowns: access::Cooldowns::default(),
+            admin: RwLock::new(None),
             running: Arc::default(),
             prefix: prefix.to_string(),
             counter: AtomicU64::new(0),
@@ -295,6 +300,9 @@ impl Dispatcher {
                 if name == "help" {
                     return self.help_as(&shown, caller, rest.first().map(String::as_str));
                 }
+                if name == ADMIN_COMMAND {
+                    return self.admin_command(caller, &shown, rest.to_vec()).await;
+                }
                 let Some((_, cmd)) = self.registry().command(&name) else {
                     return self.unknown_as(&shown, &name);
                 };
@@ -308,6 +316,17 @@ impl Dispatcher {
                     let topic = args.first().map(|a| a.value.to_string());
                     let topic = topic.as_deref().map(str::trim).filter(|t| !t.is_empty());
                     return self.help_as(&shown, caller, topic);
+                }
+                if name == ADMIN_COMMAND {
+                    // Discord sends the admin command's words as one text option.
+                    let text: Vec<String> = args.iter().map(|a| a.value.to_string()).collect();
+                    return match parse::tokenize(&text.join(" ")) {
+                        Ok(words) => self.admin_command(caller, &shown, words).await,
+                        Err(e) => self.answer(Response::new(
+                            Kind::Usage,
+                            format!("I could not read that: {e}."),
+                        )),
+                    };
                 }
                 let line = command_line(&name, &args);
                 (name, args, line)

@@ -4,7 +4,7 @@
 use crate::config::is_valid_name;
 use crate::model::{Capability, Command, OptionKind, PluginInfo, Setting};
 
-pub const RESERVED: &[&str] = &["help"];
+pub const RESERVED: &[&str] = &["help", "chatops"];
 
 pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
     if !is_valid_name(&info.name) {

@@ -52,6 +52,21 @@ pub fn slash_commands(commands: &[(String, Command)]) -> Vec<CreateCommand> {
             cmd
         })
         .collect();
+    // Hidden by Discord from members without Manage Server; the host checks its own
+    // [host] admins on every use, whoever sees it.
+    out.push(
+        CreateCommand::new(crate::dispatch::ADMIN_COMMAND)
+            .description("Admin: plugins, grants, settings, approvals, the audit trail")
+            .default_member_permissions(serenity::model::Permissions::MANAGE_GUILD)
+            .add_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "command",
+                    "e.g. `plugins`, `grant deploy http https://ci.example.com`, `audit since=1h`",
+                )
+                .required(false),
+            ),
+    );
     out.push(
         CreateCommand::new("help")
             .description("Show the commands you can run, or the details of one")
