@@ -20,6 +20,15 @@ pub struct Service {
     pub secret: &'static str,
 }
 
+/// `value` as the JSON body, with its `Content-Length`: the SDK streams bodies chunked,
+/// which thin (Redmine's server) does not read, so the length is set here.
+pub fn with_json(req: Request, value: &Value) -> Request {
+    let body = value.to_string().into_bytes();
+    req.header("content-type", "application/json")
+        .header("content-length", &body.len().to_string())
+        .body(body)
+}
+
 /// Send `req`; a 429 (or GitHub's rate-limit 403) with a short `Retry-After` is waited out
 /// once and the request sent again. `what` completes "could not …" (e.g. "open the ticket").
 pub fn exchange(svc: Service, req: Request, what: &str) -> Result<Response, CommandError> {

@@ -121,7 +121,11 @@ impl GitHub {
             issue["labels"] = json!(labels);
         }
         progress(format!("Opening an issue in {}…", self.repo));
-        let resp = api::exchange(SVC, self.req("POST", "/issues").json(&issue)?, what)?;
+        let resp = api::exchange(
+            SVC,
+            api::with_json(self.req("POST", "/issues"), &issue),
+            what,
+        )?;
         if resp.status != 201 {
             let none = format!(
                 "GitHub has no repository {} that the bot's token can open issues in; ask an admin to check the setting `repo`.",
@@ -158,8 +162,10 @@ impl GitHub {
     fn add_comment(&self, n: u64, body: &str, what: &str) -> Result<String, CommandError> {
         let resp = api::exchange(
             SVC,
-            self.req("POST", &format!("/issues/{n}/comments"))
-                .json(&json!({ "body": body }))?,
+            api::with_json(
+                self.req("POST", &format!("/issues/{n}/comments")),
+                &json!({ "body": body }),
+            ),
             what,
         )?;
         if resp.status != 201 {
@@ -176,8 +182,10 @@ impl GitHub {
         self.add_comment(n, &text::close_body(body, who), &what)?;
         let resp = api::exchange(
             SVC,
-            self.req("PATCH", &format!("/issues/{n}"))
-                .json(&json!({ "state": "closed", "state_reason": "completed" }))?,
+            api::with_json(
+                self.req("PATCH", &format!("/issues/{n}")),
+                &json!({ "state": "closed", "state_reason": "completed" }),
+            ),
             &what,
         )?;
         if !resp.is_success() {

@@ -25,7 +25,7 @@ impl Plugin for Ticket {
         .command(
             Command::new(
                 "ticket",
-                "`ticket new TITLE [DESCRIPTION]`, `ticket comment ID TEXT`, `ticket close ID [TEXT]`, `ticket show ID`",
+                "Open, comment on, close or show a ticket: ticket new|comment|close|show …",
             )
             .option(
                 CommandOption::string("action", "What to do")
@@ -237,6 +237,21 @@ plugin!(Ticket);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the host checks at load (Discord's limits): a plugin over them is not loaded.
+    #[test]
+    fn descriptions_fit_discord() {
+        let info = Ticket::describe();
+        for c in &info.commands {
+            assert!(c.description.chars().count() <= 100, "{}", c.description);
+            for o in &c.options {
+                assert!(o.description.chars().count() <= 100, "{}", o.description);
+            }
+        }
+        for s in Ticket::settings() {
+            assert!(s.description.chars().count() <= 200, "{}", s.description);
+        }
+    }
 
     #[test]
     fn parses_actions() {

@@ -126,8 +126,7 @@ impl Redmine {
         progress("Opening a ticket in Redmine…");
         let resp = api::exchange(
             SVC,
-            self.req("POST", "/issues.json")
-                .json(&json!({ "issue": issue }))?,
+            api::with_json(self.req("POST", "/issues.json"), &json!({ "issue": issue })),
             what,
         )?;
         if resp.status != 201 && resp.status != 200 {
@@ -155,8 +154,7 @@ impl Redmine {
         let notes = json!({ "issue": { "notes": text::comment_body(body, who) } });
         let resp = api::exchange(
             SVC,
-            self.req("PUT", &format!("/issues/{id}.json"))
-                .json(&notes)?,
+            api::with_json(self.req("PUT", &format!("/issues/{id}.json")), &notes),
             &what,
         )?;
         if !resp.is_success() {
@@ -175,8 +173,7 @@ impl Redmine {
         }});
         let resp = api::exchange(
             SVC,
-            self.req("PUT", &format!("/issues/{id}.json"))
-                .json(&change)?,
+            api::with_json(self.req("PUT", &format!("/issues/{id}.json")), &change),
             &what,
         )?;
         if !resp.is_success() {
