@@ -479,7 +479,7 @@ async fn github_chat(
     token: &str,
     workflow: &str,
     wait_seconds: u64,
-    http_requests: u64,
+    limits: &str,
 ) -> Chat {
     std::env::set_var(format!("{prefix}GITHUB_TOKEN"), token);
     let dir = tempfile::tempdir().unwrap();
@@ -504,7 +504,7 @@ poll_seconds = 1
 wait_seconds = {wait_seconds}
 
 [plugins.deploy.limits]
-http_requests = {http_requests}
+{limits}
 "#,
             url = gh.url,
         ),
@@ -522,7 +522,7 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         GH_TOKEN,
         "deploy.yml",
         45,
-        100,
+        "http_requests = 100",
     )
     .await;
 
@@ -649,7 +649,7 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         GH_TOKEN,
         "nope.yml",
         45,
-        100,
+        "http_requests = 100",
     )
     .await;
     let r = missing.say("deploy api 1.4.2 staging").await;
@@ -668,7 +668,7 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         "ghp_wrong_token_000",
         "deploy.yml",
         45,
-        100,
+        "http_requests = 100",
     )
     .await;
     let r = bad.say("deploy api 1.4.2 staging").await;
@@ -688,7 +688,7 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         GH_TOKEN,
         "deploy.yml",
         2,
-        100,
+        "http_requests = 100",
     )
     .await;
     let r = short.ok("deploy api 1.6.0 staging").await;
@@ -703,11 +703,31 @@ async fn github_actions_deploys_dispatch_follow_and_cancel_runs_as_the_openapi_d
         GH_TOKEN,
         "deploy.yml",
         45,
-        3,
+        "http_requests = 3",
     )
     .await;
     let r = few.ok("deploy api 1.6.1 staging").await;
     assert!(r.contains("(this command reached its limits)"), "{r}");
+
+    // A GitHub that does not answer within the plugin's HTTP time: said so, briefly.
+    let slow = github_chat(
+        &gh,
+        "CHATOPS_TEST_DEPLOY_GHSLOW_",
+        GH_TOKEN,
+        "deploy.yml",
+        45,
+        "http_ms = 1000",
+    )
+    .await;
+    gh.delay_next("POST", "/dispatches", Duration::from_secs(3));
+    let r = slow.say("deploy api 1.6.2 staging").await;
+    assert_eq!(r.kind, Kind::Failed, "{}", r.text);
+    assert!(
+        r.text
+            .contains("GitHub did not answer in time while starting the workflow"),
+        "{}",
+        r.text
+    );
 
     let list = chat.ok("deploy status").await;
     assert!(
