@@ -179,6 +179,9 @@ pub struct Exit {
     poster: Option<Arc<dyn Poster>>,
     /// Refusals and redactions, for the admin: what happened and what would allow it.
     notices: Mutex<Vec<String>>,
+    /// The capabilities the call used or was refused (`http ORIGIN`, `secret NAME`,
+    /// `post CHANNEL`, `kv`; refused ones as `refused …`), for its audit record.
+    capabilities: Mutex<std::collections::BTreeSet<String>>,
     /// Whether a secret was taken out of something shown in chat.
     redacted: AtomicBool,
 }
@@ -198,6 +201,7 @@ impl Exit {
             progress,
             poster,
             notices: Mutex::new(Vec::new()),
+            capabilities: Mutex::default(),
             redacted: AtomicBool::new(false),
         }
     }
@@ -264,6 +268,20 @@ impl Exit {
             .push(text);
     }
 
+    /// Record that the call used (`allowed`) or was refused a capability, e.g.
+    /// `http https://ci.example.com:443`, `secret deploy-token`, `post ops`, `kv`.
+    pub fn capability(&self, allowed: bool, what: &str) {
+        let what: String = what.chars().take(200).collect();
+        let mut set = self.capabilities.lock().unwrap_or_else(|e| e.into_inner());
+        if set.len() < 64 {
+            set.insert(if allowed {
+                what
+            } else {
+                format!("refused {what}")
+            });
+        }
+    }
+
     pub fn take_notices(&self) -> Vec<String> {
         std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -286,6 +304,12 @@ impl Exit {
         entry.args = self.admin(&entry.args, MAX_LOG_BYTES);
         entry.command = self.admin(&entry.command, 200);
         entry.detail = self.admin(&entry.detail, MAX_TEXT_BYTES);
+        let used = self.capabilities.lock().unwrap_or_else(|e| e.into_inner());
+        if entry.capabilities.is_empty() && !used.is_empty() {
+            let joined = used.iter().cloned().collect::<Vec<_>>().join("; ");
+            entry.capabilities = self.admin(&joined, MAX_LOG_BYTES);
+        }
+        drop(used);
         if let Err(e) = store.audit(&entry) {
             tracing::error!("could not write the audit trail: {e}");
         }

@@ -29,6 +29,9 @@ pub struct AuditEntry {
     pub version: String,
     pub digest: String,
     pub duration_ms: i64,
+    /// What the call used or was refused: `http ORIGIN`, `secret NAME`, `post CHANNEL`,
+    /// `kv`, refused ones as `refused …`; `; `-separated.
+    pub capabilities: String,
 }
 
 /// Which audit records to read. Empty fields match everything.
@@ -81,11 +84,13 @@ const MIGRATIONS: &[&str] = &[
      UPDATE audit SET unix_ms = CAST(strftime('%s', at) AS INTEGER) * 1000 WHERE unix_ms = 0;
      CREATE INDEX IF NOT EXISTS audit_time ON audit (unix_ms);
      CREATE INDEX IF NOT EXISTS audit_plugin ON audit (plugin, command);",
+    // 3: the capabilities each call used or was refused.
+    "ALTER TABLE audit ADD COLUMN capabilities TEXT NOT NULL DEFAULT '';",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const AUDIT_COLUMNS: &str = "id, at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms";
+const AUDIT_COLUMNS: &str = "id, at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms, capabilities";
 
 impl Store {
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
@@ -176,9 +181,9 @@ impl Store {
 
     pub fn audit(&self, e: &AuditEntry) -> rusqlite::Result<()> {
         self.conn().execute(
-            "INSERT INTO audit (at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![e.at, e.unix_ms, e.actor, e.channel, e.plugin, e.command, e.args, e.outcome, e.detail, e.guild, e.version, e.digest, e.duration_ms],
+            "INSERT INTO audit (at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms, capabilities)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![e.at, e.unix_ms, e.actor, e.channel, e.plugin, e.command, e.args, e.outcome, e.detail, e.guild, e.version, e.digest, e.duration_ms, e.capabilities],
         )?;
         Ok(())
     }
@@ -232,6 +237,7 @@ impl Store {
                         version: r.get(11)?,
                         digest: r.get(12)?,
                         duration_ms: r.get(13)?,
+                        capabilities: r.get(14)?,
                     })
                 },
             )?
@@ -249,6 +255,53 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file as the previous release (schema 2) left it: its records and its plugins'
+    /// key-value data survive, and new records carry the capabilities used.
+    #[test]
+    fn a_database_of_the_previous_schema_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO audit (at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms)
+                 VALUES ('2026-11-20T10:00:00Z', 1795168800000, 'alice (1)', 'ops', 'deploy', 'deploy', 'deploy api', 'ok', '', 'g', '1.0.0', 'ab', 12)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO kv (plugin, key, value) VALUES ('incident', 'next', x'07')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let old = store.audit_recent(10).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!((old[0].duration_ms, old[0].capabilities.as_str()), (12, ""));
+        assert_eq!(store.kv_get("incident", "next").unwrap(), Some(vec![7]));
+        store
+            .audit(&AuditEntry {
+                actor: "bob (2)".into(),
+                capabilities: "http https://ci.example.com; refused secret root-password".into(),
+                ..AuditEntry::default()
+            })
+            .unwrap();
+        let all = store.audit_recent(10).unwrap();
+        assert_eq!(
+            all[1].capabilities,
+            "http https://ci.example.com; refused secret root-password"
+        );
+        drop(store);
+        // opening it again changes nothing
+        let again = Store::open(&path).unwrap();
+        assert_eq!(again.audit_recent(10).unwrap().len(), 2);
+    }
 
     #[test]
     fn a_database_of_the_first_schema_is_upgraded_and_keeps_its_records() {

@@ -155,6 +155,38 @@ async fn admins_grant_configure_approve_and_audit_from_the_chat() {
         "status=200 body=all systems go"
     );
 
+    // each call's record says what it used or was refused
+    assert_eq!(
+        chat.say_as(&alice, "secret api-token").await.text,
+        "not-granted api-token"
+    );
+    let store = chat.bot.dispatcher.store().unwrap().clone();
+    let records = store.audit_recent(100).unwrap();
+    let fetches: Vec<&str> = records
+        .iter()
+        .filter(|e| e.command == "fetch")
+        .map(|e| e.capabilities.as_str())
+        .collect();
+    assert_eq!(
+        fetches.first(),
+        Some(&format!("refused http {origin}; refused secret api-token").as_str()),
+        "{records:?}"
+    );
+    assert_eq!(
+        fetches.last(),
+        Some(&format!("http {origin}; refused secret api-token").as_str()),
+        "{records:?}"
+    );
+    assert_eq!(
+        records.last().unwrap().capabilities,
+        "refused secret api-token"
+    );
+    assert!(chat
+        .say_as(&root, "chatops audit plugin=probe command=secret")
+        .await
+        .text
+        .contains("(used: refused secret api-token)"));
+
     // the trail: the refusal and every admin action, filtered from the chat
     let trail = chat
         .say_as(

@@ -30,9 +30,12 @@ impl Bot {
     }
 
     async fn start_with(plugins: &[&str], grants: Grants) -> Bot {
+        Self::start_chat(Chat::dev(plugins, grants, &[]).await).await
+    }
+
+    async fn start_chat(chat: Chat) -> Bot {
         logs();
         let fake = FakeDiscord::start().await;
-        let chat = Chat::dev(plugins, grants, &[]).await;
         let settings = Settings {
             token: FakeDiscord::TOKEN.into(),
             api_url: Some(fake.url()),
@@ -57,6 +60,23 @@ impl Bot {
     /// Send a slash command; returns the interaction's (id, token).
     async fn slash(&self, name: &str, options: Value, user: u64) -> (String, String) {
         let ev = self.fake.slash_command(name, options, user, &[]);
+        let ids = (
+            ev["id"].as_str().unwrap().to_string(),
+            ev["token"].as_str().unwrap().to_string(),
+        );
+        self.fake.dispatch("INTERACTION_CREATE", ev).await;
+        ids
+    }
+
+    /// Send a slash command from a member with these roles; returns its (id, token).
+    async fn slash_with_roles(
+        &self,
+        name: &str,
+        options: Value,
+        user: u64,
+        roles: &[u64],
+    ) -> (String, String) {
+        let ev = self.fake.slash_command(name, options, user, roles);
         let ids = (
             ev["id"].as_str().unwrap().to_string(),
             ev["token"].as_str().unwrap().to_string(),
@@ -154,10 +174,11 @@ async fn registers_commands_and_answers_a_slash_command() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["roll", "flip", "countdown", "echo", "chatops", "help"]);
-    // the admin command is hidden by Discord from members without Manage Server
-    let admin = &put.body[4];
-    assert_eq!(admin["default_member_permissions"], "32");
+    assert_eq!(
+        names,
+        ["roll", "flip", "countdown", "echo", "chatops", "help"]
+    );
+    assert_eq!(put.body[4]["options"][0]["name"], "command");
     let roll = &put.body[0];
     assert_eq!(roll["options"][1]["name"], "show");
     assert_eq!(
@@ -487,5 +508,80 @@ async fn a_plugin_posts_only_to_granted_channels() {
         "{}",
         cb.body
     );
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn rules_on_arguments_hold_in_discord_and_name_the_rule() {
+    const DEPLOYERS: u64 = 777;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_plugins(dir.path(), &["misbehave"]);
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[plugins.misbehave]\npath = \"misbehave.wasm\"\nsha256 = \"{}\"\n\n[[plugins.misbehave.rules]]\nname = \"prod is for deployers\"\ncommand = \"launch\"\nwhen = {{ target = \"prod\" }}\nroles = [\"{DEPLOYERS}\"]\nchannels = [\"{}\"]\n\n[[plugins.misbehave.rules]]\ncommand = \"wipe\"\nusers = [\"1\"]\n",
+            chatops::runtime::sha256_hex(&std::fs::read(&paths[0]).unwrap()),
+            FakeDiscord::CHANNEL_ID
+        ),
+    )
+    .unwrap();
+    let bot = Bot::start_chat(Chat::from_config(&cfg).await.with_dir(dir)).await;
+    let target = |t: &str| json!([{"name": "target", "type": 3, "value": t}]);
+
+    // staging runs for anyone
+    let (id, token) = bot.slash("launch", target("staging"), ALICE).await;
+    let cb = bot.callback(&id, &token).await;
+    assert_eq!(
+        cb.body["data"]["content"], "launched to staging",
+        "{}",
+        cb.body
+    );
+
+    // prod is refused for Alice, privately, with the rule named
+    let (id, token) = bot.slash("launch", target("prod"), ALICE).await;
+    let cb = bot.callback(&id, &token).await;
+    assert_eq!(cb.body["data"]["flags"], 64, "{}", cb.body);
+    let text = cb.body["data"]["content"].as_str().unwrap();
+    assert!(
+        text.contains("rule `prod is for deployers` of plugin `misbehave` allows `launch` with target = prod only to roles 777"),
+        "{text}"
+    );
+
+    // Bob, a deployer, is asked to confirm (the plugin's own question), and it runs
+    let (id, token) = bot
+        .slash_with_roles("launch", target("prod"), BOB, &[DEPLOYERS])
+        .await;
+    let cb = bot.callback(&id, &token).await;
+    assert!(
+        cb.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Launch to prod for"),
+        "{}",
+        cb.body
+    );
+    let confirm = cb.body["data"]["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ev = bot
+        .fake
+        .button_press_with_roles(&confirm, BOB, &[DEPLOYERS], 1);
+    let (pid, ptoken) = (
+        ev["id"].as_str().unwrap().to_string(),
+        ev["token"].as_str().unwrap().to_string(),
+    );
+    bot.fake.dispatch("INTERACTION_CREATE", ev).await;
+    assert_eq!(bot.callback(&pid, &ptoken).await.body["type"], 7);
+    bot.edits_until(&ptoken, |c| c == "launched to prod").await;
+
+    // help differs: wipe is only for user 1
+    let (id, token) = bot.slash("help", json!([]), ALICE).await;
+    let help = bot.callback(&id, &token).await.body["data"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(help.contains("launch") && !help.contains("wipe"), "{help}");
     bot.stop().await;
 }

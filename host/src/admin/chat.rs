@@ -156,8 +156,13 @@ impl BotAdmin {
                         } else {
                             format!(" — {detail}")
                         };
+                        let used = if e.capabilities.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (used: {})", e.capabilities)
+                        };
                         format!(
-                            "{}  {}  #{}  {}: {}  [{}]{detail}",
+                            "{}  {}  #{}  {}: {}  [{}]{used}{detail}",
                             e.at, e.actor, e.channel, e.plugin, e.args, e.outcome
                         )
                     })

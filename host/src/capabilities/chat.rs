@@ -20,9 +20,11 @@ pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()>
 /// Post for a plugin if `post CHANNEL` was granted to it: from the `post` import, and for
 /// the posts an event handler returns.
 pub async fn post(call: &CallContext, channel: &str, text: &str) -> Result<(), ChatError> {
-    if !call.grants.post.iter().any(|c| c == channel) {
+    let shown: String = channel.chars().take(100).collect();
+    let granted = call.grants.post.iter().any(|c| c == channel);
+    call.exit.capability(granted, &format!("post {shown}"));
+    if !granted {
         let plugin = &call.plugin;
-        let shown: String = channel.chars().take(100).collect();
         call.notice(format!(
             "refused: plugin `{plugin}` tried to post to channel `{shown}`; to allow it: chatops grant {plugin} post {shown}"
         ));

@@ -27,6 +27,7 @@ pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()>
 impl KvView<'_> {
     fn kv(&mut self) -> Result<Arc<Store>, KvError> {
         let call = self.0;
+        call.exit.capability(call.grants.kv, "kv");
         if !call.grants.kv {
             let plugin = &call.plugin;
             call.notice(format!(

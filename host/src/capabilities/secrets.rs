@@ -195,8 +195,10 @@ impl Host for SecretsView<'_> {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
         let call = self.0;
         let plugin = &call.plugin;
-        if !call.grants.secrets.iter().any(|s| s == &name) {
-            let shown: String = name.chars().take(100).collect();
+        let shown: String = name.chars().take(100).collect();
+        let granted = call.grants.secrets.iter().any(|s| s == &name);
+        call.exit.capability(granted, &format!("secret {shown}"));
+        if !granted {
             call.notice(format!(
                 "refused: plugin `{plugin}` asked for secret `{shown}`, which is not granted to it; to allow it: chatops grant {plugin} secret {shown}"
             ));

@@ -359,8 +359,13 @@ pub(super) async fn audit(config: Option<PathBuf>, args: super::AuditArgs) -> Re
         } else {
             format!(" {} ms", e.duration_ms)
         };
+        let used = if e.capabilities.is_empty() {
+            String::new()
+        } else {
+            format!(" (used: {})", e.capabilities)
+        };
         println!(
-            "{}  {}  #{}  {}: {}  [{}]{took}{detail}",
+            "{}  {}  #{}  {}: {}  [{}]{took}{used}{detail}",
             e.at, e.actor, e.channel, e.plugin, e.args, e.outcome
         );
         Ok(())

@@ -75,7 +75,13 @@ pub(crate) fn slash_command(
     v
 }
 
-pub(crate) fn button_press(s: &Shared, custom_id: &str, user_id: u64, message_id: u64) -> Value {
+pub(crate) fn button_press(
+    s: &Shared,
+    custom_id: &str,
+    user_id: u64,
+    roles: &[u64],
+    message_id: u64,
+) -> Value {
     let mut store = s.store();
     // The message as the fake knows it (the bot most likely sent it); otherwise a bot
     // message with this id, kept so the bot can edit it.
@@ -103,7 +109,7 @@ pub(crate) fn button_press(s: &Shared, custom_id: &str, user_id: u64, message_id
         .as_str()
         .and_then(|c| c.parse().ok())
         .unwrap_or(FakeDiscord::CHANNEL_ID);
-    let (id, token, mut v) = interaction_base(s, 3, user_id, &[], channel_id);
+    let (id, token, mut v) = interaction_base(s, 3, user_id, roles, channel_id);
     v["data"] = json!({"custom_id": custom_id, "component_type": 2});
     v["message"] = message;
     s.store().interactions.insert(
@@ -195,7 +201,7 @@ mod tests {
                 "INTERACTION_CREATE",
                 slash_command(&s, "deploy", Value::Null, 42, &[]),
             ),
-            ("INTERACTION_CREATE", button_press(&s, "confirm", 42, 99)),
+            ("INTERACTION_CREATE", button_press(&s, "confirm", 42, &[], 99)),
             ("MESSAGE_CREATE", message(&s, 5, "hello", 42)),
         ] {
             assert_eq!(serenity_problem(name, &ev), None, "{ev:#}");

@@ -169,7 +169,18 @@ impl FakeDiscord {
     /// An INTERACTION_CREATE for a button press on `message_id`. If the fake knows that
     /// message (the bot sent it) it is embedded as is; otherwise a bot message is made up.
     pub fn button_press(&self, custom_id: &str, user_id: u64, message_id: u64) -> Value {
-        events::button_press(&self.shared, custom_id, user_id, message_id)
+        events::button_press(&self.shared, custom_id, user_id, &[], message_id)
+    }
+
+    /// A button press by a member with these roles (rules are checked again at a press).
+    pub fn button_press_with_roles(
+        &self,
+        custom_id: &str,
+        user_id: u64,
+        roles: &[u64],
+        message_id: u64,
+    ) -> Value {
+        events::button_press(&self.shared, custom_id, user_id, roles, message_id)
     }
 
     /// A MESSAGE_CREATE from `author_id` in `channel_id` of GUILD_ID.

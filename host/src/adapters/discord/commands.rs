@@ -52,12 +52,12 @@ pub fn slash_commands(commands: &[(String, Command)]) -> Vec<CreateCommand> {
             cmd
         })
         .collect();
-    // Hidden by Discord from members without Manage Server; the host checks its own
-    // [host] admins on every use, whoever sees it.
+    // Not hidden with `default_member_permissions`: serenity sends it as a string, which
+    // Discord's OpenAPI description (integer) rejects; the host checks [host] admins on
+    // every use, refuses and audits anyone else.
     out.push(
         CreateCommand::new(crate::dispatch::ADMIN_COMMAND)
             .description("Admin: plugins, grants, settings, approvals, the audit trail")
-            .default_member_permissions(serenity::model::Permissions::MANAGE_GUILD)
             .add_option(
                 CreateCommandOption::new(
                     CommandOptionType::String,

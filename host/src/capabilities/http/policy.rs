@@ -28,6 +28,13 @@ impl HttpPolicy {
     }
 
     fn refuse(&self, url: &str, why: &str, fix: String) -> HttpErr {
+        let origin = url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| Destination::from_uri(&u))
+            .map(|d| d.suggested_grant())
+            .unwrap_or_else(|| "(no host)".into());
+        self.call.exit.capability(false, &format!("http {origin}"));
         self.call.exit.notice(format!(
             "refused: plugin `{}` requested {url}: {why}; {fix}",
             self.call.plugin
@@ -107,6 +114,8 @@ impl WasiHttpHooks for HttpPolicy {
             let (dest, grant) = checked?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
+                call.exit
+                    .capability(false, &format!("http {}", dest.suggested_grant()));
                 call.exit.notice(format!(
                     "refused: plugin `{}` used up its HTTP time of {} ms in one command; raise `http_ms` under [plugins.{}.limits]",
                     call.plugin, call.limits.http_ms, call.plugin
@@ -128,12 +137,16 @@ impl WasiHttpHooks for HttpPolicy {
                 } else {
                     "the host does not suggest opening it".to_string()
                 };
+                call.exit
+                    .capability(false, &format!("http {}", dest.suggested_grant()));
                 call.exit.notice(format!(
                     "refused: plugin `{}` requested {}://{}:{}: it resolves to the internal address {ip}, {what}; {fix}",
                     call.plugin, dest.scheme, dest.host, dest.port
                 ));
                 return Err(HttpErr::HttpRequestDenied);
             }
+            call.exit
+                .capability(true, &format!("http {}", dest.suggested_grant()));
             // The guest may ask for a shorter wait for the answer; the plugin's HTTP time
             // budget bounds the whole exchange, body included.
             let first = options
@@ -149,3 +162,4 @@ impl WasiHttpHooks for HttpPolicy {
         })
     }
 }
+
