@@ -5,6 +5,7 @@
 
 use chatops::dispatch::Kind;
 use chatops::runtime::sha256_hex;
+use chatops_tests::github_fake::FakeGitHub;
 use chatops_tests::redmine::Redmine;
 use chatops_tests::*;
 use std::path::{Path, PathBuf};
@@ -362,4 +363,252 @@ async fn redmine_tickets_round_trip_and_failures_are_one_sentence() {
             .unwrap_or(true);
     assert!(gone, "redmine (pid {pid}) survived its drop");
     eprintln!("redmine scenario took {:?}", t0.elapsed());
+}
+
+const GH_TOKEN: &str = "ghp_ticketTestToken0123456789abcdef";
+
+/// A host for the fake GitHub's repository acme/api, with `extra` config lines appended.
+async fn github_host(fake: &FakeGitHub, grants: &str, extra: &str) -> Chat {
+    std::env::set_var("CHATOPS_TEST_TICKET_GH_GITHUB_TOKEN", GH_TOKEN);
+    host(
+        "CHATOPS_TEST_TICKET_GH_",
+        grants,
+        &format!(
+            "backend = \"github\"\nurl = \"{}\"\nrepo = \"acme/api\"\nlabels = \"chatops\"\n{extra}",
+            fake.url
+        ),
+    )
+    .await
+}
+
+fn github_grants(fake: &FakeGitHub) -> String {
+    format!("http = [\"{}\"]\nsecrets = [\"github-token\"]\n", fake.url)
+}
+
+#[tokio::test]
+async fn github_issues_round_trip_validates_against_the_openapi_description() {
+    let fake = FakeGitHub::start(GH_TOKEN).await;
+    fake.add_repo("acme", "api");
+    let said = Said::default();
+    let chat = github_host(&fake, &github_grants(&fake), "").await;
+
+    let opened = said
+        .ok(
+            &chat,
+            "alice",
+            "ticket new \"Deploy failed\" the canary did not come up",
+        )
+        .await;
+    let n = ticket_number(&opened);
+    let issue = fake.issue("acme", "api", n).expect("the issue exists");
+    let link = issue["html_url"].as_str().unwrap().to_string();
+    assert!(
+        opened.contains(&link) && opened.contains("Deploy failed"),
+        "{opened}"
+    );
+    assert_eq!(issue["title"], "Deploy failed");
+    let body = issue["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("the canary did not come up")
+            && body.contains("Opened from chat by alice (id id-alice) in #ops"),
+        "{body}"
+    );
+    assert_eq!(issue["labels"][0]["name"], "chatops", "{issue}");
+
+    let commented = said
+        .ok(&chat, "bob", &format!("ticket comment {n} rolled back"))
+        .await;
+    assert!(commented.contains(&link), "{commented}");
+    let closed = said
+        .ok(&chat, "carol", &format!("ticket close {n} fixed in 1.4.2"))
+        .await;
+    assert!(
+        closed.contains(&format!("Closed #{n}")) && closed.contains(&link),
+        "{closed}"
+    );
+    let issue = fake.issue("acme", "api", n).unwrap();
+    assert_eq!(issue["state"], "closed", "{issue}");
+    assert_eq!(issue["state_reason"], "completed", "{issue}");
+    let comments: Vec<String> = fake
+        .comments("acme", "api", n)
+        .iter()
+        .map(|c| c["body"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.starts_with("rolled back") && c.contains("bob (id id-bob) in #ops")),
+        "{comments:?}"
+    );
+    assert!(
+        comments
+            .iter()
+            .any(|c| c == "Closed from chat by carol (id id-carol) in #ops: fixed in 1.4.2"),
+        "{comments:?}"
+    );
+    let shown = said.ok(&chat, "dave", &format!("ticket show {n}")).await;
+    assert!(
+        shown.contains("Deploy failed")
+            && shown.contains("closed as completed")
+            && shown.contains("2 comments")
+            && shown.contains(&link),
+        "{shown}"
+    );
+
+    // Every request carries what GitHub asks for, and the token only in Authorization.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 5, "{}", fake.report());
+    for r in &requests {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {GH_TOKEN}").as_str())
+        );
+        assert_eq!(r.header("accept"), Some("application/vnd.github+json"));
+        assert_eq!(r.header("x-github-api-version"), Some("2022-11-28"));
+        assert!(r.header("user-agent").is_some_and(|u| !u.is_empty()));
+        assert!(!r.query.contains(GH_TOKEN));
+    }
+    said.assert_never_said(GH_TOKEN);
+    let violations = fake.violations();
+    assert!(violations.is_empty(), "{}", fake.report());
+}
+
+#[tokio::test]
+async fn github_failures_are_one_short_sentence_and_the_log_has_the_detail() {
+    let logs = capture_logs("warn,chatops=info,plugin=info");
+    let fake = FakeGitHub::start(GH_TOKEN).await;
+    fake.add_repo("acme", "api");
+    let existing = fake.add_issue("acme", "api", "Known issue", "already here");
+    let said = Said::default();
+    let chat = github_host(&fake, &github_grants(&fake), "").await;
+    let show = format!("ticket show {existing}");
+    let path = format!("/issues/{existing}");
+
+    // 401: the token is refused; the reply names the secret, never its value.
+    let from = logs.lock().unwrap().len();
+    fake.fail_next("POST", "/repos/acme/api/issues", 401, 1);
+    let r = said
+        .fails(&chat, "alice", "ticket new \"Nope\"", Kind::Failed)
+        .await;
+    assert!(
+        r.contains("GitHub did not accept the bot's credentials") && r.contains("`github-token`"),
+        "{r}"
+    );
+    assert!(logs_since(&logs, from).contains("GitHub answered 401"));
+
+    // 403 that is not a rate limit: a permission problem.
+    fake.forbid_next("GET", &path, 1);
+    let r = said.fails(&chat, "alice", &show, Kind::Failed).await;
+    assert!(r.contains("does not let the bot's account"), "{r}");
+
+    // 404: an unknown issue.
+    let r = said
+        .fails(&chat, "alice", "ticket show 999", Kind::Failed)
+        .await;
+    assert!(r.contains("acme/api has no issue #999"), "{r}");
+    let r = said
+        .fails(&chat, "alice", "ticket close 999 done", Kind::Failed)
+        .await;
+    assert!(r.contains("acme/api has no issue #999"), "{r}");
+
+    // 422: GitHub's validation message, in words.
+    let from = logs.lock().unwrap().len();
+    fake.fail_next("POST", "/repos/acme/api/issues", 422, 1);
+    let r = said
+        .fails(&chat, "alice", "ticket new \"Bad\"", Kind::Failed)
+        .await;
+    assert!(
+        r.starts_with("`ticket` failed: GitHub could not open the issue: `title` is missing"),
+        "{r}"
+    );
+    assert!(logs_since(&logs, from).contains("GitHub answered 422"));
+
+    // 429 with Retry-After: waited out once, then the request goes through.
+    fake.rate_limit_next("POST", "/comments", 1, 1);
+    let t = Instant::now();
+    let r = said
+        .ok(
+            &chat,
+            "alice",
+            &format!("ticket comment {existing} still broken"),
+        )
+        .await;
+    assert!(r.contains("Commented on"), "{r}");
+    assert!(t.elapsed().as_millis() >= 900, "Retry-After was waited out");
+    assert_eq!(fake.comments("acme", "api", existing).len(), 1);
+    // ... and said when it persists.
+    fake.rate_limit_next("GET", &path, 1, 2);
+    let r = said.fails(&chat, "alice", &show, Kind::Failed).await;
+    assert!(
+        r.contains("GitHub is rate-limiting the bot again") && r.contains("try again in 1 s"),
+        "{r}"
+    );
+    // A rate limit answered with 403, as GitHub also does, is one too.
+    fake.rate_limit_403_next("GET", &path, 1, 1);
+    assert!(said.ok(&chat, "alice", &show).await.contains("Known issue"));
+
+    // 5xx
+    let from = logs.lock().unwrap().len();
+    fake.fail_next("GET", &path, 502, 1);
+    let r = said.fails(&chat, "alice", &show, Kind::Failed).await;
+    assert!(r.contains("GitHub had a server error (502)"), "{r}");
+    assert!(logs_since(&logs, from).contains("GitHub answered 502"));
+
+    // Malformed JSON
+    let from = logs.lock().unwrap().len();
+    fake.garble_next("GET", &path);
+    let r = said.fails(&chat, "alice", &show, Kind::Failed).await;
+    assert!(
+        r.contains("GitHub sent an answer the bot could not read"),
+        "{r}"
+    );
+    assert!(logs_since(&logs, from).contains("with something unexpected"));
+
+    // A timeout: the plugin's HTTP time runs out while GitHub says nothing.
+    let slow = github_host(
+        &fake,
+        &format!(
+            "{}\n[plugins.ticket.limits]\nhttp_ms = 1500\n",
+            github_grants(&fake)
+        ),
+        "",
+    )
+    .await;
+    fake.delay_next("GET", &path, std::time::Duration::from_secs(5));
+    let r = said.fails(&slow, "alice", &show, Kind::Failed).await;
+    assert!(r.contains("GitHub did not answer in time"), "{r}");
+
+    // Missing grants.
+    let no_secret = github_host(&fake, &format!("http = [\"{}\"]\n", fake.url), "").await;
+    let r = said.fails(&no_secret, "alice", &show, Kind::Denied).await;
+    assert!(
+        r.contains("chatops grant ticket secret github-token"),
+        "{r}"
+    );
+    let no_http = github_host(&fake, "secrets = [\"github-token\"]\n", "").await;
+    let r = said.fails(&no_http, "alice", &show, Kind::Denied).await;
+    assert!(
+        r.contains(&format!("chatops grant ticket http {}", fake.url)),
+        "{r}"
+    );
+    // A bad `repo` never reaches GitHub.
+    let bad_repo = host(
+        "CHATOPS_TEST_TICKET_GH_",
+        &github_grants(&fake),
+        &format!(
+            "backend = \"github\"\nurl = \"{}\"\nrepo = \"acme/../x\"\n",
+            fake.url
+        ),
+    )
+    .await;
+    let r = said.fails(&bad_repo, "alice", &show, Kind::Failed).await;
+    assert!(r.contains("setting `repo` must be OWNER/REPO"), "{r}");
+
+    said.assert_never_said(GH_TOKEN);
+    assert!(
+        !logs_since(&logs, 0).contains(GH_TOKEN),
+        "the token reached the log"
+    );
+    let violations = fake.violations();
+    assert!(violations.is_empty(), "{}", fake.report());
 }

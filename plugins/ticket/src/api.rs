@@ -178,8 +178,7 @@ pub fn validation(body: &[u8]) -> Option<String> {
                     if !get("message").is_empty() {
                         get("message").to_string()
                     } else {
-                        let code = get("code").replace('_', " ");
-                        format!("{} {}", get("field"), code).trim().to_string()
+                        field_problem(get("field"), get("code"))
                     }
                 }
                 _ => continue,
@@ -197,6 +196,20 @@ pub fn validation(body: &[u8]) -> Option<String> {
     let joined = clip(&one_line(&parts.join("; ")), 300);
     let joined = joined.trim_end_matches('.').to_string();
     (!joined.is_empty()).then_some(joined)
+}
+
+/// GitHub's error codes (docs: "Client errors") as words.
+fn field_problem(field: &str, code: &str) -> String {
+    let field = if field.is_empty() { "a field" } else { field };
+    match code {
+        "missing_field" => format!("`{field}` is missing"),
+        "missing" => format!("`{field}` refers to something that does not exist"),
+        "invalid" => format!("`{field}` is invalid"),
+        "already_exists" => format!("`{field}` already exists"),
+        "unprocessable" => format!("`{field}` could not be processed"),
+        "" => format!("`{field}` was refused"),
+        other => format!("`{field}`: {}", other.replace('_', " ")),
+    }
 }
 
 /// Parse an answer we expected to be JSON of shape `T`.
@@ -235,7 +248,7 @@ mod tests {
         );
         assert_eq!(
             validation(br#"{"message":"Validation Failed","errors":[{"resource":"Issue","field":"title","code":"missing_field"}]}"#).as_deref(),
-            Some("title missing field")
+            Some("`title` is missing")
         );
         assert_eq!(
             validation(br#"{"message":"Validation Failed","errors":[{"message":"title is too long (maximum is 256 characters)"}]}"#).as_deref(),

@@ -177,9 +177,6 @@ impl GitHub {
     pub fn close(&self, n: u64, body: &str, who: &Who) -> Result<String, CommandError> {
         let what = format!("close #{n}");
         progress(format!("Closing #{n} in {}…", self.repo));
-        // The note first: it names who closed the issue, and an unknown number stops here
-        // before anything changed.
-        self.add_comment(n, &text::close_body(body, who), &what)?;
         let resp = api::exchange(
             SVC,
             api::with_json(
@@ -192,11 +189,26 @@ impl GitHub {
             return Err(api::refused(SVC, &what, &resp, &self.no_such(n)));
         }
         let issue: Issue = api::json(SVC, &what, &resp)?;
-        Ok(format!(
+        let closed = format!(
             "✅ Closed #{n} **{}**: {}",
             clip(&one_line(&issue.title), 200),
             issue.html_url
-        ))
+        );
+        // The note names who closed it (GitHub would name only the token's account).
+        // The issue is closed either way, so a failed note is said, not an error.
+        match self.add_comment(
+            n,
+            &text::close_body(body, who),
+            &format!("add the closing note to #{n}"),
+        ) {
+            Ok(_) => Ok(closed),
+            Err(
+                CommandError::Failed(why) | CommandError::Denied(why) | CommandError::Usage(why),
+            ) => Ok(format!(
+                "{closed}
+(The note naming you was not added: {why})"
+            )),
+        }
     }
 
     pub fn show(&self, n: u64) -> Result<String, CommandError> {
