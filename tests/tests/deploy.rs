@@ -441,21 +441,19 @@ async fn deploy_without_its_grants_is_refused_with_the_grant_to_ask_for() {
         r.text
     );
 
-    // No key-value store: deploys cannot be remembered, and the answer says so.
+    // No key-value store: refused before a deploy starts that could not be remembered.
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
         "CHATOPS_TEST_DEPLOY_NOGRANT_",
-        "[plugins.deploy.config]\nbackend = \"buildbot\"\nurl = \"http://127.0.0.1:9\"\n",
+        "[plugins.deploy.grants]\nhttp = [\"http://127.0.0.1:9\"]\n[plugins.deploy.config]\nbackend = \"buildbot\"\nurl = \"http://127.0.0.1:9\"\n",
     );
     let chat = Chat::from_config(&cfg).await.with_dir(dir);
-    let r = chat.say("deploy status").await;
-    assert_eq!(r.kind, Kind::Failed, "{}", r.text);
-    assert!(
-        r.text.contains("key-value store is not granted"),
-        "{}",
-        r.text
-    );
+    for line in ["deploy api 1.0 staging", "deploy status"] {
+        let r = chat.say(line).await;
+        assert_eq!(r.kind, Kind::Denied, "{line}: {}", r.text);
+        assert!(r.text.contains("chatops grant deploy kv"), "{}", r.text);
+    }
 
     // No backend set: the answer says which setting to ask for.
     let dir = tempfile::tempdir().unwrap();

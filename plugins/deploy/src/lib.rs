@@ -150,6 +150,7 @@ fn deploy(inv: &Invocation) -> Result<Reply, CommandError> {
         "🚀 Starting the deploy of {service} {version} → {env} on {}…",
         s.backend.name()
     ));
+    record::usable()?;
     let ci = Ci::connect(&s)?;
     let user = inv.user.name.as_str();
     let mut d = match &ci {

@@ -3,7 +3,7 @@
 
 use crate::text;
 use chatops_sdk::serde::{Deserialize, Serialize};
-use chatops_sdk::{kv, CommandError};
+use chatops_sdk::{kv, CommandError, KvError};
 
 /// How many deploys `deploy status` remembers.
 pub const KEEP: usize = 20;
@@ -71,12 +71,27 @@ impl Deploy {
     }
 }
 
+/// A refused store says which grant fixes it.
+fn kv_error(e: KvError) -> CommandError {
+    match e {
+        KvError::NotGranted => CommandError::denied(
+            "deploy remembers deploys in its key-value store, which is not granted; an admin must grant it (`chatops grant deploy kv`)",
+        ),
+        e => CommandError::failed(e.message()),
+    }
+}
+
+/// Fails, before anything is started, if deploys could not be remembered.
+pub fn usable() -> Result<(), CommandError> {
+    kv::list_keys(PREFIX).map(|_| ()).map_err(kv_error)
+}
+
 fn key(id: &str) -> String {
     format!("{PREFIX}{id}")
 }
 
 pub fn load(id: &str) -> Result<Option<Deploy>, CommandError> {
-    let Some(bytes) = kv::get(&key(id))? else {
+    let Some(bytes) = kv::get(&key(id)).map_err(kv_error)? else {
         return Ok(None);
     };
     Ok(chatops_sdk::serde_json::from_slice(&bytes).ok())
@@ -85,25 +100,25 @@ pub fn load(id: &str) -> Result<Option<Deploy>, CommandError> {
 pub fn save(d: &Deploy) -> Result<(), CommandError> {
     let bytes = chatops_sdk::serde_json::to_vec(d)
         .map_err(|e| CommandError::failed(format!("could not record the deploy: {e}")))?;
-    kv::set(&key(&d.id), &bytes)?;
+    kv::set(&key(&d.id), &bytes).map_err(kv_error)?;
     Ok(())
 }
 
 /// The remembered deploys, newest first; older ones beyond [`KEEP`] are forgotten.
 pub fn recent() -> Result<Vec<Deploy>, CommandError> {
     let mut all = Vec::new();
-    for k in kv::list_keys(PREFIX)? {
-        if let Some(bytes) = kv::get(&k)? {
+    for k in kv::list_keys(PREFIX).map_err(kv_error)? {
+        if let Some(bytes) = kv::get(&k).map_err(kv_error)? {
             match chatops_sdk::serde_json::from_slice::<Deploy>(&bytes) {
                 Ok(d) => all.push(d),
-                Err(_) => kv::delete(&k)?,
+                Err(_) => kv::delete(&k).map_err(kv_error)?,
             }
         }
     }
     let num = |d: &Deploy| d.id.parse::<u64>().unwrap_or(0);
     all.sort_by(|a, b| b.started.cmp(&a.started).then(num(b).cmp(&num(a))));
     for old in all.iter().skip(KEEP) {
-        kv::delete(&key(&old.id))?;
+        kv::delete(&key(&old.id)).map_err(kv_error)?;
     }
     all.truncate(KEEP);
     Ok(all)
