@@ -346,3 +346,67 @@ fn audit_filters_by_plugin_outcome_and_time_as_ndjson() {
     assert_eq!(ok[0]["digest"], chatops::runtime::sha256_hex(echo));
     assert!(audit(&["--plugin", "echo", "--since", "0s", "--json"]).is_empty());
 }
+
+/// Every bundled plugin explains itself to the admin: `plugins inspect` lists its commands,
+/// each capability it requests with the reason, and each setting it reads with what for.
+#[test]
+fn inspect_shows_each_bundled_plugins_commands_requests_and_settings_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in chatops::bundled::BUNDLED {
+        let wasm = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&wasm, bytes).unwrap();
+        let mut json = chatops();
+        json.args(["plugins", "inspect", "--json"]).arg(&wasm);
+        let out = run(json, "", Duration::from_secs(60));
+        assert!(out.status.success(), "{name}: {:?}", text(&out));
+        let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut human = chatops();
+        human.args(["plugins", "inspect"]).arg(&wasm);
+        let out = run(human, "", Duration::from_secs(60));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(stdout.contains("Commands:"), "{name}: {stdout}");
+        for c in described["info"]["commands"].as_array().unwrap() {
+            let cmd = c["name"].as_str().unwrap();
+            assert!(
+                stdout.contains(&format!("!{cmd}")),
+                "{name}: command {cmd} missing:\n{stdout}"
+            );
+        }
+        for r in described["info"]["capabilities"].as_array().unwrap() {
+            let reason = r["reason"].as_str().unwrap();
+            assert!(
+                reason.len() > 10,
+                "{name}: a request without a real reason: {r}"
+            );
+            assert!(
+                stdout.contains(reason),
+                "{name}: reason {reason:?} missing:\n{stdout}"
+            );
+        }
+        for s in described["settings"].as_array().unwrap() {
+            let (key, about) = (
+                s["key"].as_str().unwrap(),
+                s["description"].as_str().unwrap(),
+            );
+            assert!(
+                about.len() > 10,
+                "{name}: setting {key} without a real description"
+            );
+            assert!(
+                stdout.contains(key) && stdout.contains(about),
+                "{name}: setting {key} missing:\n{stdout}"
+            );
+        }
+        if ["deploy", "restart", "ticket", "incident"].contains(name) {
+            assert!(
+                !described["info"]["capabilities"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+                    && !described["settings"].as_array().unwrap().is_empty(),
+                "{name} declares what it needs"
+            );
+        }
+    }
+}

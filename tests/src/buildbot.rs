@@ -290,11 +290,7 @@ impl Drop for Buildbot {
 }
 
 fn kill(mut child: Child) {
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) on the process group this child leads (spawned with process_group(0)).
-    unsafe { libc_kill(-pid, 9) };
-    let _ = child.kill();
-    let _ = child.wait();
+    crate::kill_group(&mut child);
 }
 
 extern "C" {

@@ -3,11 +3,11 @@
 
 pub mod alertmanager;
 pub mod buildbot;
+pub mod discord_fake;
 pub mod docker;
 pub mod github_fake;
 pub mod pagerduty_fake;
 pub mod redmine;
-pub mod discord_fake;
 pub mod upstream;
 
 use chatops::bot::{Bot, Dev};
@@ -56,6 +56,25 @@ impl chatops::capabilities::Poster for Posts {
         self.0.lock().unwrap().push((channel.into(), text.into()));
         Ok(())
     }
+}
+
+/// Kill a server started with `process_group(0)`, and everything in its process group, then
+/// reap it. The group is signalled only while the child is not yet reaped: once reaped, its
+/// PID (and so the group id) may belong to someone else — with Linux's 32768 PIDs and a
+/// busy build that happens within seconds, and `kill(-pid)` would then kill an unrelated
+/// process group (a shell, the CI runner).
+pub fn kill_group(child: &mut std::process::Child) {
+    if let Ok(None) = child.try_wait() {
+        // SAFETY: kill(2) on the group this unreaped child leads; nothing can reuse its id.
+        unsafe { libc_kill(-(child.id() as i32), 9) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 /// Every test step is bounded: a hung sandbox fails the test instead of hanging CI.
