@@ -171,7 +171,9 @@ impl Request {
         )))
     }
 
-    fn send_once(&self) -> Result<Response, HttpError> {
+    /// Send without following a redirect: a 3xx comes back as it is, with its `Location`
+    /// and `Set-Cookie` (a login that answers with a redirect and a session cookie).
+    pub fn send_once(&self) -> Result<Response, HttpError> {
         let url = self.url.clone();
         let (scheme, authority, path) = split_url(&url)?;
         let fields = Fields::new();

@@ -4,8 +4,8 @@
 
 use crate::record::Deploy;
 use crate::settings::Settings;
+use crate::text;
 use crate::upstream::{clip, BUILDBOT as UP};
-use crate::{nofollow, text};
 use chatops_sdk::http::Request;
 use chatops_sdk::serde_json::{json, Value};
 use chatops_sdk::{log, secret, CommandError, Level, SecretError};
@@ -39,11 +39,13 @@ impl Buildbot {
         })?;
         let basic = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
         let what = "logging in";
-        let resp = nofollow::get(
-            &format!("{}/auth/login", self.base),
-            &[("authorization", &basic), ("user-agent", "chatops-deploy")],
-        )
-        .map_err(|e| UP.transport(e, what))?;
+        // Not followed: Buildbot answers a good login with a redirect whose Set-Cookie
+        // carries the session.
+        let resp = Request::get(&format!("{}/auth/login", self.base))
+            .header("authorization", &basic)
+            .header("user-agent", "chatops-deploy")
+            .send_once()
+            .map_err(|e| UP.transport(e, what))?;
         if !(200..400).contains(&resp.status) {
             return Err(UP.refused(&resp, what));
         }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 mod buildbot;
 mod github;
-mod nofollow;
 mod record;
 mod settings;
 mod text;
