@@ -44,10 +44,47 @@ impl Grant {
 pub struct ConfigFile {
     pub path: PathBuf,
     pub doc: DocumentMut,
+    /// Held from `open` until this is dropped, so two editors (the CLI, an admin in the
+    /// chat) take turns instead of one silently undoing the other's edit.
+    _lock: Option<std::fs::File>,
+}
+
+/// How long an editor waits for another to finish before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The lock beside the config (`.chatops.toml.lock`): an advisory lock the kernel drops
+/// when its holder exits, even by SIGKILL, so a killed editor never blocks the next.
+fn lock(path: &Path) -> anyhow::Result<std::fs::File> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("cannot create the edit lock {} ({e}); the directory of the config must be writable to edit it", lock_path.display()))?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another `chatops` is editing {} (it holds {}); try again when it is done",
+                path.display(),
+                lock_path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                anyhow::bail!("cannot lock {} ({e})", lock_path.display())
+            }
+        }
+    }
 }
 
 impl ConfigFile {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let lock = lock(path)?;
         let text = std::fs::read_to_string(path).map_err(|e| {
             anyhow::anyhow!(
                 "cannot read {} ({e}); create it with `chatops plugins add PLUGIN.wasm`",
@@ -60,6 +97,7 @@ impl ConfigFile {
         Ok(ConfigFile {
             path: path.to_path_buf(),
             doc,
+            _lock: Some(lock),
         })
     }
 
@@ -68,20 +106,57 @@ impl ConfigFile {
         if path.exists() {
             return Self::open(path);
         }
+        let lock = lock(path)?;
+        if path.exists() {
+            // another editor created it while this one waited
+            drop(lock);
+            return Self::open(path);
+        }
         let doc = "# chatops configuration: plugins, their pinned digests, grants and limits.\n# Edit by hand or with `chatops plugins ...` and `chatops grant ...`; comments are kept.\n[host]\nprefix = \"!\"\n"
             .parse::<DocumentMut>()?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
             doc,
+            _lock: Some(lock),
         })
     }
 
-    /// Write atomically, so a crash never leaves half a config.
+    /// Write atomically, so a crash never leaves half a config: the whole text goes to a
+    /// temp file of this editor's own (named for its process and save) beside the config,
+    /// with the config's permissions, is flushed to disk, then renamed over the config, and
+    /// the directory is flushed so the rename itself survives a power cut. A symlinked
+    /// config has its target replaced, the link kept.
     pub fn save(&self) -> anyhow::Result<()> {
-        let tmp = self.path.with_extension("toml.tmp");
-        std::fs::write(&tmp, self.doc.to_string())?;
-        std::fs::rename(&tmp, &self.path)?;
-        Ok(())
+        use std::io::Write;
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let target = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(
+            ".{name}.{}-{}.tmp",
+            std::process::id(),
+            SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            if let Ok(meta) = std::fs::metadata(&target) {
+                f.set_permissions(meta.permissions())?;
+            }
+            f.write_all(self.doc.to_string().as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &target)?;
+            std::fs::File::open(&dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::anyhow!("could not write {} ({e})", target.display())
+        })
     }
 
     fn plugins(&mut self) -> &mut Table {
@@ -299,6 +374,7 @@ http = ["https://releases.example.com/api"]
         let mut f = ConfigFile {
             path: "x.toml".into(),
             doc: COMMENTED.parse().unwrap(),
+            _lock: None,
         };
         assert!(f
             .grant("deploy", &Grant::Secret("release-token".into()))
@@ -381,5 +457,107 @@ http = ["https://releases.example.com/api"]
             .unwrap_err()
             .contains("not a capability"));
         assert_eq!(Grant::parse("kv", None).unwrap(), Grant::Kv);
+    }
+
+    fn config_in(dir: &Path) -> PathBuf {
+        let path = dir.join("chatops.toml");
+        std::fs::write(&path, COMMENTED).unwrap();
+        path
+    }
+
+    /// Two editors saving at once each write a temp file of their own: with one shared
+    /// temp name, one's rename finds the file gone, or renames the other's half-written one.
+    #[test]
+    fn two_editors_saving_at_once_never_share_a_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config_in(dir.path());
+        let docs: Vec<String> = (0..2)
+            .map(|i| {
+                let mut f = ConfigFile::open(&path).unwrap();
+                f.set_setting("deploy", "editor", &i.to_string().repeat(5000))
+                    .unwrap();
+                f.doc.to_string()
+            })
+            .collect();
+        std::fs::write(&path, &docs[0]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = docs
+                .iter()
+                .map(|text| {
+                    let path = &path;
+                    s.spawn(move || {
+                        for _ in 0..300 {
+                            // no lock: the temp name alone must keep them apart
+                            let f = ConfigFile {
+                                path: path.clone(),
+                                doc: text.parse().unwrap(),
+                                _lock: None,
+                            };
+                            f.save().unwrap();
+                        }
+                    })
+                })
+                .collect();
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = std::fs::read_to_string(&path).unwrap();
+                    assert!(docs.contains(&now), "a reader saw a half-written config");
+                }
+            });
+            for w in writers {
+                w.join().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temp files left behind: {left:?}");
+    }
+
+    /// Editors take turns (the CLI and an admin in the chat): every edit of each survives.
+    #[test]
+    fn concurrent_edits_are_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config_in(dir.path());
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..40 {
+                        let mut f = ConfigFile::open(path).unwrap();
+                        let url = format!("https://t{t}-{i}.example.com");
+                        assert!(f.grant("deploy", &Grant::Http(url)).unwrap());
+                        f.save().unwrap();
+                    }
+                });
+            }
+        });
+        let parsed: crate::config::Config =
+            toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let http = &parsed.plugins["deploy"].grants.http;
+        for t in 0..3 {
+            for i in 0..40 {
+                let url = format!("https://t{t}-{i}.example.com");
+                assert!(http.contains(&url), "the grant of {url} was lost");
+            }
+        }
+    }
+
+    /// A config only its owner may read (it names secrets files, webhooks) stays so.
+    #[test]
+    fn saving_keeps_the_files_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = config_in(dir.path());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut f = ConfigFile::open(&path).unwrap();
+        f.grant("deploy", &Grant::Kv).unwrap();
+        f.save().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }
