@@ -33,6 +33,10 @@ pub struct Redmine {
     pub url: String,
     /// The admin's REST API key.
     pub api_key: String,
+    /// The REST API key of `developer`, a member of every seeded project with Redmine's
+    /// default Developer role: its workflow lets it close a new issue (Closed) but not
+    /// reject it.
+    pub developer_key: String,
     /// How long seeding and starting took, for the report.
     pub seed_time: Duration,
     pub start_time: Duration,
@@ -76,7 +80,7 @@ impl Redmine {
             )
         });
         let t0 = Instant::now();
-        let api_key = seed(dir.path(), &db, projects).await;
+        let (api_key, developer_key) = seed(dir.path(), &db, projects).await;
         let seed_time = t0.elapsed();
 
         let mut last_failure = String::new();
@@ -87,6 +91,7 @@ impl Redmine {
             let mut rm = Redmine {
                 url: format!("http://127.0.0.1:{port}"),
                 api_key: api_key.clone(),
+                developer_key: developer_key.clone(),
                 seed_time,
                 start_time: Duration::ZERO,
                 child,
@@ -246,12 +251,27 @@ key = admin.api_key # creates the token if the admin has none
   p.enabled_module_names = ["issue_tracking"]
   p.save!
 end
+developer = User.find_by_login("developer") || User.new(firstname: "Chat", lastname: "Developer", mail: "developer@example.invalid").tap do |u|
+  u.login = "developer"
+  u.password = u.password_confirmation = "chatops-developer-1"
+  u.save!
+end
+role = Role.find_by_name("Developer")
+[{list}].each do |ident|
+  p = Project.find_by_identifier(ident)
+  next if Member.where(project_id: p.id, user_id: developer.id).exists?
+  m = Member.new(project: p, principal: developer)
+  m.role_ids = [role.id]
+  m.save!
+end
 puts "CHATOPS-API-KEY=#{{key}}"
+puts "CHATOPS-DEVELOPER-KEY=#{{developer.api_key}}"
 "#
     )
 }
 
-async fn seed(dir: &Path, db: &Path, projects: &[&str]) -> String {
+/// Seeds, and returns the admin's and the developer's API keys.
+async fn seed(dir: &Path, db: &Path, projects: &[&str]) -> (String, String) {
     let script = dir.join("seed.rb");
     std::fs::write(&script, seed_script(projects)).expect("write seed.rb");
     let mut cmd = tokio::process::Command::new("bin/rails");
@@ -267,18 +287,21 @@ async fn seed(dir: &Path, db: &Path, projects: &[&str]) -> String {
         .unwrap_or_else(|_| panic!("seeding Redmine took longer than {SEED_WITHIN:?}"))
         .unwrap_or_else(|e| panic!("could not run Redmine's bin/rails runner: {e} ({INSTALL})"));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("CHATOPS-API-KEY="))
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "seeding Redmine failed ({}):\n{stdout}\n{}",
-                out.status,
-                tail(&String::from_utf8_lossy(&out.stderr))
-            )
-        })
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| {
+                panic!(
+                    "seeding Redmine failed ({}):\n{stdout}\n{}",
+                    out.status,
+                    tail(&String::from_utf8_lossy(&out.stderr))
+                )
+            })
+    };
+    (line("CHATOPS-API-KEY="), line("CHATOPS-DEVELOPER-KEY="))
 }
 
 fn spawn(dir: &Path, db: &Path, port: u16) -> Child {

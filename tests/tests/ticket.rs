@@ -271,6 +271,45 @@ async fn redmine_tickets_round_trip_and_failures_are_one_sentence() {
             .contains("Opened from chat by alice"),
         "{issue}"
     );
+    // Redmine ignores a status its workflow does not allow (it only adds the note): the
+    // plugin reads the ticket back and says so. A developer may close, not reject.
+    std::env::set_var(
+        "CHATOPS_TEST_TICKET_RMDEV_REDMINE_API_KEY",
+        &rm.developer_key,
+    );
+    let as_developer = host(
+        "CHATOPS_TEST_TICKET_RMDEV_",
+        &grants,
+        &format!("{settings}closed_status = \"Rejected\"\n"),
+    )
+    .await;
+    let third = ticket_number(
+        &said
+            .ok(&as_developer, "erin", "ticket new \"Flaky test\"")
+            .await,
+    );
+    let kept = said
+        .fails(
+            &as_developer,
+            "erin",
+            &format!("ticket close {third} not reproducible"),
+            Kind::Failed,
+        )
+        .await;
+    assert!(
+        kept.contains(&format!("kept #{third} open"))
+            && kept.contains(&format!("{}/issues/{third}", rm.url)),
+        "{kept}"
+    );
+    let issue = rm.issue(third).await;
+    assert_eq!(issue["status"]["is_closed"], false, "{issue}");
+    let developer_default = host("CHATOPS_TEST_TICKET_RMDEV_", &grants, &settings).await;
+    let closed = said
+        .ok(&developer_default, "erin", &format!("ticket close {third}"))
+        .await;
+    assert!(closed.contains("(Closed)"), "{closed}");
+    assert_eq!(rm.issue(third).await["status"]["name"], "Closed");
+
     let unknown_status = host(
         "CHATOPS_TEST_TICKET_RM_",
         &grants,
@@ -346,6 +385,7 @@ async fn redmine_tickets_round_trip_and_failures_are_one_sentence() {
     assert!(needs.contains("setting `project`"), "{needs}");
 
     said.assert_never_said(&key);
+    said.assert_never_said(&rm.developer_key);
     said.assert_never_said(BAD_KEY);
     let all_logs = logs_since(&logs, 0);
     assert!(!all_logs.contains(&key), "the API key reached the log");
@@ -611,4 +651,54 @@ async fn github_failures_are_one_short_sentence_and_the_log_has_the_detail() {
     );
     let violations = fake.violations();
     assert!(violations.is_empty(), "{}", fake.report());
+}
+
+/// What `chatops plugins inspect` shows comes from here: the command with its options,
+/// each capability request and each setting, all with a reason.
+#[tokio::test]
+async fn ticket_describes_its_command_requests_and_settings_with_reasons() {
+    let runtime = chatops::runtime::Runtime::new().unwrap();
+    let plugin = runtime
+        .load(
+            &plugin_bytes("ticket"),
+            "ticket.wasm",
+            &chatops::config::Limits::default(),
+        )
+        .await
+        .expect("the ticket plugin loads");
+    let info = serde_json::to_value(&plugin.info).unwrap();
+    let command = &info["commands"][0];
+    assert_eq!(command["name"], "ticket", "{info}");
+    let choices: Vec<&str> = command["options"][0]["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(choices, ["new", "comment", "close", "show"]);
+    let requests = info["capabilities"].as_array().unwrap();
+    let text = info["capabilities"].to_string();
+    assert!(
+        text.contains("redmine-api-key") && text.contains("github-token"),
+        "{text}"
+    );
+    assert!(requests
+        .iter()
+        .all(|r| !r["reason"].as_str().unwrap().is_empty()));
+    let keys: Vec<&str> = plugin.settings.iter().map(|s| s.key.as_str()).collect();
+    for key in [
+        "backend",
+        "url",
+        "project",
+        "repo",
+        "tracker_id",
+        "closed_status",
+    ] {
+        assert!(keys.contains(&key), "setting {key} in {keys:?}");
+    }
+    assert!(plugin.settings.iter().all(|s| !s.description.is_empty()));
+    assert!(plugin
+        .settings
+        .iter()
+        .any(|s| s.key == "backend" && s.required));
 }
