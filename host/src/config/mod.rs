@@ -171,6 +171,9 @@ pub struct DiscordConfig {
     pub guilds: Vec<String>,
     /// Answer `!cmd` messages (needs the message-content intent).
     pub prefix_commands: bool,
+    /// Send REST calls to this Discord API proxy (e.g. twilight-http-proxy, which does
+    /// the rate limiting) instead of https://discord.com; the host's own limiter is off.
+    pub api_url: Option<String>,
 }
 
 impl Default for DiscordConfig {
@@ -180,6 +183,7 @@ impl Default for DiscordConfig {
             token_secret: None,
             guilds: vec![],
             prefix_commands: true,
+            api_url: None,
         }
     }
 }

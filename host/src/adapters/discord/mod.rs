@@ -4,6 +4,7 @@
 
 mod answer;
 mod commands;
+mod connect;
 pub mod reply;
 mod serve;
 
@@ -12,6 +13,7 @@ use crate::config::DiscordConfig;
 use crate::dispatch::{Caller, Prefix, Request};
 use crate::model::User;
 use answer::Target;
+pub use connect::Connect;
 use serenity::all::{
     ChannelId, Command as SlashCommand, CommandInteraction, ComponentInteraction, Context,
     CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GatewayIntents,
@@ -47,7 +49,7 @@ impl Settings {
             .collect::<anyhow::Result<_>>()?;
         Ok(Settings {
             token,
-            api_url: None,
+            api_url: d.api_url.clone(),
             guilds,
             prefix_commands: d.prefix_commands,
             defer_after: Duration::from_millis(2000),
@@ -89,14 +91,24 @@ pub async fn run(bot: Arc<Bot>, config: Option<&Path>, token: String) -> anyhow:
             .unwrap_or_default(),
         None => DiscordConfig::default(),
     };
-    let running = start(bot, Settings::from_config(&d, token)?).await?;
+    let connect = Connect {
+        token_source: match &d.token_secret {
+            Some(name) => format!("the secret `{name}` ([discord] token_secret)"),
+            None => format!("the {} environment variable", d.token_env),
+        },
+        config_path: config
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| crate::config::DEFAULT_PATH.into()),
+        ..Connect::default()
+    };
+    let settings = Settings::from_config(&d, token)?;
+    let mut running = tokio::select! {
+        r = start_with(bot, settings, connect) => r?,
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    };
     let manager = running.shard_manager.clone();
     tokio::select! {
-        r = running.task => match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!("Discord connection ended: {e}. If it says the token is invalid, reset it in the Developer Portal and set DISCORD_TOKEN again")),
-            Err(e) => Err(anyhow::anyhow!("the Discord task failed: {e}")),
-        },
+        r = &mut running.task => running.outcome(r),
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("shutting down");
             manager.shutdown_all().await;
@@ -110,17 +122,49 @@ pub struct Running {
     pub shard_manager: Arc<serenity::gateway::ShardManager>,
     pub http: Arc<Http>,
     pub task: tokio::task::JoinHandle<serenity::Result<()>>,
+    connect: Arc<Connect>,
 }
 
 impl Running {
+    /// Waits until the connection ends for good, and says why in the host's words (a
+    /// rejected token, a refused intent) with the fix.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let r = (&mut self.task).await;
+        self.outcome(r)
+    }
+
+    fn outcome(
+        &self,
+        r: Result<serenity::Result<()>, tokio::task::JoinError>,
+    ) -> anyhow::Result<()> {
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!(connect::explain_end(&e, &self.connect))),
+            Err(e) => Err(anyhow::anyhow!("the Discord task failed: {e}")),
+        }
+    }
+
     pub async fn shutdown(self) {
         self.shard_manager.shutdown_all().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
     }
 }
 
+/// Checks the token, then connects in the background. A token Discord rejects is an
+/// error naming the fix; an unreachable Discord is tried again with growing waits.
 pub async fn start(bot: Arc<Bot>, settings: Settings) -> anyhow::Result<Running> {
+    start_with(bot, settings, Connect::default()).await
+}
+
+pub async fn start_with(
+    bot: Arc<Bot>,
+    settings: Settings,
+    connect: Connect,
+) -> anyhow::Result<Running> {
     let mut http = HttpBuilder::new(&settings.token);
+    if let Some(client) = &connect.http_client {
+        http = http.client(client.clone());
+    }
     if let Some(url) = &settings.api_url {
         // A local fake: no proxy from the environment, and no client-side rate limiter
         // (serenity only honours a proxy URL with the limiter off).
@@ -135,12 +179,16 @@ pub async fn start(bot: Arc<Bot>, settings: Settings) -> anyhow::Result<Running>
     if settings.prefix_commands {
         intents |= GatewayIntents::MESSAGE_CONTENT;
     }
+    let http = http.build();
+    let base = settings.api_url.as_deref().unwrap_or("https://discord.com");
+    let me = connect::check_token(&http, base, &connect).await?;
     let handler = Handler {
         bot,
         settings: Arc::new(settings),
         watching: AtomicBool::new(false),
     };
-    let mut client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
+    tracing::info!(user = %me.name, "Discord accepted the bot token; connecting to the gateway");
+    let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
         .event_handler(handler)
         .await?;
     let shard_manager = client.shard_manager.clone();
@@ -150,6 +198,7 @@ pub async fn start(bot: Arc<Bot>, settings: Settings) -> anyhow::Result<Running>
         shard_manager,
         http,
         task,
+        connect: Arc::new(connect),
     })
 }
 
