@@ -102,6 +102,23 @@ impl Gateway {
         }
     }
 
+    /// Sends op 9 on the live connection; dispatches wait for the next READY or RESUMED.
+    pub(crate) fn invalidate_live(&mut self, resumable: bool) {
+        if let Some(c) = self.live.take() {
+            self.send(c, Out::Text(json!({"op": 9, "d": resumable}).to_string()));
+        }
+    }
+
+    /// Closes the live connection with a close frame of this code.
+    pub(crate) fn close_live(&mut self, code: u16) {
+        if let Some(c) = self.live.take() {
+            self.send(
+                c,
+                Out::Close(code, format!("fake Discord closed with {code}")),
+            );
+        }
+    }
+
     pub(crate) fn set_close_on_identify(&mut self, code: Option<u16>) {
         self.close_on_identify = code;
     }

@@ -13,6 +13,7 @@
 //! JSON objects; `spec` validates against the OpenAPI description.
 
 mod events;
+mod faults;
 mod gateway;
 mod payloads;
 mod rest;
@@ -71,6 +72,10 @@ impl Default for FakeOptions {
 pub struct FakeDiscord {
     shared: Arc<Shared>,
     server: JoinHandle<()>,
+    /// The routes, kept to serve them as `https://discord.com` too (see `faults`).
+    app: Router,
+    /// That TLS server's port and task, once started.
+    tls: Mutex<Option<(u16, JoinHandle<()>)>>,
 }
 
 /// How often the `wait_*` helpers look again.
@@ -109,11 +114,17 @@ impl FakeDiscord {
             .fallback(rest::handle)
             .layer(DefaultBodyLimit::max(rest::BODY_LIMIT))
             .with_state(shared.clone());
+        let served = app.clone();
         let server = tokio::spawn(async move {
             // serve only returns on an accept error, which a loopback listener does not hit.
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, served).await;
         });
-        FakeDiscord { shared, server }
+        FakeDiscord {
+            shared,
+            server,
+            app,
+            tls: Mutex::new(None),
+        }
     }
 
     /// `http://127.0.0.1:PORT`: what serenity's `HttpBuilder::proxy` takes.
@@ -341,6 +352,9 @@ impl Drop for FakeDiscord {
         // Aborting the serve task drops the listener and tells every HTTP connection to
         // shut down; websockets are separate tasks and are closed here.
         self.server.abort();
+        if let Some((_, tls)) = lock(&self.tls).take() {
+            tls.abort();
+        }
         self.shared.gateway().shutdown();
     }
 }
@@ -361,6 +375,7 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<Recorded>>,
     violations: Mutex<Vec<String>>,
     failures: Mutex<Vec<Failure>>,
+    faults: Mutex<faults::Faults>,
     store: Mutex<routes::Store>,
     gateway: Mutex<gateway::Gateway>,
     pub received: Mutex<Vec<Value>>,
@@ -387,6 +402,7 @@ impl Shared {
             requests: Mutex::default(),
             violations: Mutex::default(),
             failures: Mutex::default(),
+            faults: Mutex::default(),
             store: Mutex::default(),
             gateway: Mutex::default(),
             received: Mutex::default(),

@@ -163,13 +163,19 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         files,
         authorization,
     };
+    let intercepted = super::faults::intercept(&shared, &incoming);
     let reply = match shared.take_failure(&incoming.path) {
         Some(status) => Reply::injected(status),
+        None if intercepted.is_some() => intercepted.unwrap_or_else(Reply::not_found),
         None if invalid && shared.reject_invalid_bodies => Reply::json(
             400,
             json!({"message": "Invalid Form Body", "code": 50035, "errors": {"_errors": problems.iter().map(|p| json!({"code": "BASE_TYPE_INVALID", "message": p})).collect::<Vec<_>>()}}),
         ),
-        None => routes::route(&shared, &incoming),
+        None => {
+            let mut reply = routes::route(&shared, &incoming);
+            super::faults::decorate(&shared, &incoming, &mut reply);
+            reply
+        }
     };
     shared.record(Recorded {
         method: incoming.method,

@@ -10,7 +10,7 @@ use serenity::all::{
     ButtonStyle, ChannelId, CommandInteraction, ComponentInteraction, CreateActionRow,
     CreateAttachment, CreateButton, CreateInteractionResponse, CreateInteractionResponseFollowup,
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EditMessage, Http,
-    Message, MessageId,
+    Message, MessageId, UserId,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +52,25 @@ impl AnyInteraction {
             AnyInteraction::Component(c) => c.create_followup(http, f).await,
         }
     }
+    fn channel_and_user(&self) -> (ChannelId, UserId) {
+        match self {
+            AnyInteraction::Command(c) => (c.channel_id, c.user.id),
+            AnyInteraction::Component(c) => (c.channel_id, c.user.id),
+        }
+    }
+}
+
+/// Whether a call failed because the interaction is over: its token expired (Discord
+/// allows edits and follow-ups for 15 minutes) or it was never acknowledged in time.
+fn interaction_gone<T>(r: &serenity::Result<T>) -> bool {
+    const UNKNOWN_WEBHOOK: isize = 10015;
+    const UNKNOWN_INTERACTION: isize = 10062;
+    const INVALID_WEBHOOK_TOKEN: isize = 50027;
+    matches!(
+        r,
+        Err(serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(e)))
+            if matches!(e.error.code, UNKNOWN_WEBHOOK | UNKNOWN_INTERACTION | INVALID_WEBHOOK_TOKEN)
+    )
 }
 
 /// Where the answer goes.
@@ -65,7 +84,7 @@ pub enum Target {
     Channel {
         http: Arc<Http>,
         channel: ChannelId,
-        reply_to: MessageId,
+        reply_to: Option<MessageId>,
     },
 }
 
@@ -96,6 +115,9 @@ pub(super) struct Live {
     pub(super) last_edit: Instant,
     pub(super) queued: Option<String>,
     pub(super) what: String,
+    /// Set once the interaction is over and the answer moved to its channel: said first
+    /// in every message there.
+    expired_note: Option<String>,
 }
 
 impl Live {
@@ -107,6 +129,38 @@ impl Live {
             last_edit: Instant::now() - EDIT_EVERY,
             queued: None,
             what,
+            expired_note: None,
+        }
+    }
+
+    /// The interaction is over (its token expired): answer in its channel from now on,
+    /// saying so, as a `!cmd` would be answered.
+    fn move_to_channel(&mut self) {
+        let Target::Interaction { http, interaction } = &self.target else {
+            return;
+        };
+        let (channel, user) = interaction.channel_and_user();
+        tracing::warn!(
+            "the interaction of {} is over (Discord allows 15 minutes to answer one); answering in channel {channel} instead",
+            self.what
+        );
+        self.expired_note = Some(format!(
+            "<@{user}> {} took longer than Discord keeps an interaction open, so its answer is here:",
+            self.what
+        ));
+        self.target = Target::Channel {
+            http: http.clone(),
+            channel,
+            reply_to: None,
+        };
+        self.answered = false;
+        self.progress_msg = None;
+    }
+
+    fn with_note(&self, text: &str) -> String {
+        match &self.expired_note {
+            Some(note) => format!("{note}\n{text}"),
+            None => text.to_string(),
         }
     }
 
@@ -119,6 +173,10 @@ impl Live {
                         CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new()),
                     )
                     .await;
+                if interaction_gone(&r) {
+                    self.move_to_channel();
+                    return;
+                }
                 report(&format!("deferring {}", self.what), r);
             }
             Target::Channel { http, channel, .. } => {
@@ -146,21 +204,21 @@ impl Live {
     }
 
     async fn show_progress(&mut self, text: String) {
-        let content = format!(
-            "⏳ {}",
-            text.chars().take(reply::LIMIT - 2).collect::<String>()
-        );
+        let content = self.with_note(&format!("⏳ {text}"));
+        let content: String = content.chars().take(reply::LIMIT).collect();
         self.last_edit = Instant::now();
         let what = format!("showing progress of {}", self.what);
         match &self.target {
             Target::Interaction { http, interaction } => {
                 if self.answered {
-                    report(
-                        &what,
-                        interaction
-                            .edit(http, EditInteractionResponse::new().content(content))
-                            .await,
-                    );
+                    let r = interaction
+                        .edit(http, EditInteractionResponse::new().content(content))
+                        .await;
+                    if interaction_gone(&r) {
+                        self.move_to_channel();
+                        return Box::pin(self.show_progress(text)).await;
+                    }
+                    report(&what, r);
                 } else {
                     let r = interaction
                         .respond(
@@ -170,6 +228,10 @@ impl Live {
                             ),
                         )
                         .await;
+                    if interaction_gone(&r) {
+                        self.move_to_channel();
+                        return Box::pin(self.show_progress(text)).await;
+                    }
                     self.answered = report(&what, r).is_some();
                 }
             }
@@ -187,14 +249,11 @@ impl Live {
                     );
                 }
                 None => {
-                    let m = channel
-                        .send_message(
-                            http,
-                            CreateMessage::new()
-                                .content(content)
-                                .reference_message((*channel, *reply_to)),
-                        )
-                        .await;
+                    let mut m = CreateMessage::new().content(content);
+                    if let Some(to) = reply_to {
+                        m = m.reference_message((*channel, *to));
+                    }
+                    let m = channel.send_message(http, m).await;
                     self.progress_msg = report(&what, m).map(|m| m.id);
                 }
             },
@@ -215,7 +274,7 @@ impl Live {
 
     async fn public(&mut self, text: &str, components: Vec<CreateActionRow>) {
         let what = format!("answering {}", self.what);
-        let (first, rest, file) = match reply::shape(text) {
+        let (first, rest, file) = match reply::shape(&self.with_note(text)) {
             Shaped::Parts(mut parts) => {
                 let first = parts.remove(0);
                 (first, parts, None)
@@ -228,36 +287,45 @@ impl Live {
         };
         match &self.target {
             Target::Interaction { http, interaction } => {
-                if self.answered {
+                let r = if self.answered {
                     let mut e = EditInteractionResponse::new()
                         .content(first)
-                        .components(components);
+                        .components(components.clone());
                     if let Some(f) = file {
                         e = e.new_attachment(f);
                     }
-                    report(&what, interaction.edit(http, e).await);
+                    interaction.edit(http, e).await.map(|_| ())
                 } else {
                     let mut m = CreateInteractionResponseMessage::new()
                         .content(first)
-                        .components(components);
+                        .components(components.clone());
                     if let Some(f) = file {
                         m = m.add_file(f);
                     }
-                    self.answered = report(
-                        &what,
-                        interaction
-                            .respond(http, CreateInteractionResponse::Message(m))
-                            .await,
-                    )
-                    .is_some();
+                    interaction
+                        .respond(http, CreateInteractionResponse::Message(m))
+                        .await
+                };
+                if interaction_gone(&r) {
+                    self.move_to_channel();
+                    return Box::pin(self.public(text, components)).await;
                 }
-                for part in rest {
-                    report(
-                        &what,
-                        interaction
-                            .followup(http, CreateInteractionResponseFollowup::new().content(part))
-                            .await,
-                    );
+                self.answered |= report(&what, r).is_some();
+                let mut rest = rest.into_iter();
+                while let Some(part) = rest.next() {
+                    let r = interaction
+                        .followup(
+                            http,
+                            CreateInteractionResponseFollowup::new().content(part.clone()),
+                        )
+                        .await;
+                    if interaction_gone(&r) {
+                        // The first part was shown; the rest goes to the channel.
+                        self.move_to_channel();
+                        let left: Vec<String> = std::iter::once(part).chain(rest).collect();
+                        return Box::pin(self.public(&left.concat(), Vec::new())).await;
+                    }
+                    report(&what, r);
                 }
             }
             Target::Channel {
@@ -279,10 +347,10 @@ impl Live {
                         );
                     }
                     _ => {
-                        let mut m = CreateMessage::new()
-                            .content(first)
-                            .components(components)
-                            .reference_message((*channel, *reply_to));
+                        let mut m = CreateMessage::new().content(first).components(components);
+                        if let Some(to) = reply_to {
+                            m = m.reference_message((*channel, *to));
+                        }
                         if let Some(f) = file {
                             m = m.add_file(f);
                         }
@@ -304,32 +372,41 @@ impl Live {
     /// Errors and refusals: only the user who asked sees them (in a channel, a reply).
     async fn private(&mut self, text: &str) {
         let Target::Interaction { http, interaction } = &self.target else {
+            if self.expired_note.is_some() {
+                // Only the interaction could show this to its user alone: say in the
+                // channel that it failed, not why.
+                let note = format!(
+                    "✗ it did not complete, and what went wrong was for the person who ran it only; run {} again to see it.",
+                    self.what
+                );
+                return self.public(&note, Vec::new()).await;
+            }
             return self.public(text, Vec::new()).await;
         };
         let what = format!("answering {} privately", self.what);
         let parts = reply::split(text, reply::LIMIT);
         let mut parts = parts.into_iter().take(reply::MAX_PARTS);
         let first = parts.next().unwrap_or_default();
-        if self.answered {
+        let r = if self.answered {
             // A public message exists (progress, a deferral, or the confirmation prompt):
             // say there that it did not complete, and send the details privately.
             let note = format!(
                 "✗ {} did not complete; the details were sent to whoever ran it.",
                 self.what
             );
-            report(
-                &what,
-                interaction
-                    .edit(
-                        http,
-                        EditInteractionResponse::new()
-                            .content(note)
-                            .components(Vec::new()),
-                    )
-                    .await,
-            );
-            report(
-                &what,
+            let r = interaction
+                .edit(
+                    http,
+                    EditInteractionResponse::new()
+                        .content(note)
+                        .components(Vec::new()),
+                )
+                .await
+                .map(|_| ());
+            if interaction_gone(&r) {
+                r
+            } else {
+                report(&what, r);
                 interaction
                     .followup(
                         http,
@@ -337,20 +414,22 @@ impl Live {
                             .content(first)
                             .ephemeral(true),
                     )
-                    .await,
-            );
+                    .await
+                    .map(|_| ())
+            }
         } else {
             let m = CreateInteractionResponseMessage::new()
                 .content(first)
                 .ephemeral(true);
-            self.answered = report(
-                &what,
-                interaction
-                    .respond(http, CreateInteractionResponse::Message(m))
-                    .await,
-            )
-            .is_some();
+            interaction
+                .respond(http, CreateInteractionResponse::Message(m))
+                .await
+        };
+        if interaction_gone(&r) {
+            self.move_to_channel();
+            return Box::pin(self.private(text)).await;
         }
+        self.answered |= report(&what, r).is_some();
         for part in parts {
             report(
                 &what,

@@ -355,7 +355,7 @@ impl EventHandler for Handler {
         let target = Target::Channel {
             http: ctx.http.clone(),
             channel: msg.channel_id,
-            reply_to: msg.id,
+            reply_to: Some(msg.id),
         };
         serve::serve(
             self.bot.clone(),
