@@ -5,9 +5,19 @@
 #[allow(dead_code)]
 fn build_guests(workspace: &std::path::Path, target_dir: &std::path::Path) {
     use std::process::Command;
-    ensure_wasm_target();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Under rustup, the guests build with the toolchain the workspace pins (its
+    // rust-toolchain.toml lists the wasm target), through rustup's proxies, also when the
+    // host is built with another toolchain, as `cargo +nightly fuzz` does.
+    let rustup = std::env::var_os("RUSTUP_TOOLCHAIN").is_some();
+    ensure_wasm_target(workspace, rustup);
+    let cargo = match std::env::var("CARGO") {
+        Ok(c) if !rustup => c,
+        _ => "cargo".into(),
+    };
     let mut cmd = Command::new(cargo);
+    if rustup {
+        cmd.env_remove("RUSTUP_TOOLCHAIN").env_remove("RUSTC");
+    }
     cmd.current_dir(workspace)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(target_dir);
@@ -28,16 +38,19 @@ fn build_guests(workspace: &std::path::Path, target_dir: &std::path::Path) {
 /// rustup installs targets listed in rust-toolchain.toml only when it installs the
 /// toolchain itself; add the target when the toolchain was already there.
 #[allow(dead_code)]
-fn ensure_wasm_target() {
+fn ensure_wasm_target(workspace: &std::path::Path, rustup: bool) {
     use std::process::Command;
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let rustc = match std::env::var("RUSTC") {
+        Ok(r) if !rustup => r,
+        _ => "rustc".into(),
+    };
+    let sysroot = Command::new(&rustc).current_dir(workspace).env_remove("RUSTUP_TOOLCHAIN").args(["--print", "sysroot"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     if let Some(sysroot) = sysroot {
         if std::path::Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2").is_dir() {
             return;
         }
     }
-    let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    let status = Command::new("rustup").current_dir(workspace).env_remove("RUSTUP_TOOLCHAIN").args(["target", "add", "wasm32-wasip2"]).status();
     if !matches!(status, Ok(s) if s.success()) {
         panic!("the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed; run it by hand");
     }

@@ -91,13 +91,27 @@ pub const CONFIRMATION_FUNCTION: &str = "needs-confirmation";
 impl ArgValue {
     /// How the value is written on a command line (quoted when it has spaces).
     pub fn to_word(&self) -> String {
-        let s = self.to_string();
-        if s.is_empty() || s.contains(char::is_whitespace) || s.contains(['"', '\'']) {
-            format!("{s:?}")
-        } else {
-            s
-        }
+        quote_word(&self.to_string())
     }
+}
+
+/// A word as typed on a command line: as it is, or in double quotes with `\` and `"`
+/// escaped when it is empty or has spaces, quotes or backslashes. The command parser
+/// (`dispatch::parse::tokenize`) reads it back unchanged, also after `name=`.
+pub fn quote_word(s: &str) -> String {
+    if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\')) {
+        return s.to_string();
+    }
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
 }
 
 /// A command as the user would have typed it: `deploy service=api env=prod`.

@@ -3,8 +3,11 @@
 
 use crate::model::{ArgValue, Argument, Command, CommandOption, OptionKind};
 
+pub use crate::model::quote_word as quote;
+
 /// Split a line into words, honouring "double" and 'single' quotes (at the start of a
-/// word) and `\` escapes.
+/// word, or right after `name=`, so `note="db is down"` is one word) and `\` escapes.
+/// [`quote`] writes a word so that this gives it back.
 pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -14,7 +17,7 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
         match c {
             // A quote opens a quoted part only at the start of a word, so "it's down" is
             // two words, not an unclosed quote.
-            '"' | '\'' if !in_word => {
+            '"' | '\'' if !in_word || is_option_prefix(&cur) => {
                 in_word = true;
                 let quote = c;
                 loop {
@@ -52,6 +55,16 @@ pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
         words.push(cur);
     }
     Ok(words)
+}
+
+/// `name=` with nothing after it yet: a quote here opens the option's value.
+fn is_option_prefix(cur: &str) -> bool {
+    cur.strip_suffix('=').is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    })
 }
 
 /// Parse the words after the command name against its options.
@@ -241,6 +254,60 @@ mod tests {
         assert!(tokenize("oops \"unclosed")
             .unwrap_err()
             .contains("not closed"));
+    }
+
+    #[test]
+    fn a_quote_may_open_an_options_value() {
+        assert_eq!(
+            words(r#"deploy note="db is down" x='a b' a=b="c d""#),
+            ["deploy", "note=db is down", "x=a b", "a=b=\"c", "d\""]
+        );
+        assert_eq!(words(r#"echo it's=fine"#), ["echo", "it's=fine"]);
+    }
+
+    #[test]
+    fn the_line_the_host_shows_parses_back_to_the_same_arguments() {
+        // Found by fuzzing: `note="a b"` came back as two words, and `\` and control
+        // characters were written as Rust escapes the parser does not read.
+        let cmd = deploy();
+        let cmd = Command {
+            options: [
+                cmd.options.clone(),
+                vec![opt("note", OptionKind::String, false)],
+            ]
+            .concat(),
+            ..cmd
+        };
+        for value in [
+            "db is down",
+            "a\\b",
+            "say \"hi\"",
+            "it's",
+            "",
+            "line\nbreak",
+            "tab\there",
+        ] {
+            let args = vec![
+                Argument {
+                    name: "service".into(),
+                    value: ArgValue::String("api".into()),
+                },
+                Argument {
+                    name: "env".into(),
+                    value: ArgValue::String("prod".into()),
+                },
+                Argument {
+                    name: "note".into(),
+                    value: ArgValue::String(value.into()),
+                },
+            ];
+            let line = crate::model::command_line("deploy", &args);
+            let back = arguments(&cmd, &words(&line)[1..]).unwrap();
+            assert_eq!(back, args, "{line}");
+        }
+        for w in ["", "a b", "\"", "'", "\\", "x\ny", "\"a\\\" b'"] {
+            assert_eq!(words(&quote(w)), [w], "{}", quote(w));
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! of a request as the check sees it, and which addresses count as internal.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 /// A granted destination, normalised.
@@ -74,7 +74,7 @@ impl FromStr for HttpGrant {
                 return Err(err("`*.` must be followed by a domain name"));
             }
             HostPattern::Subdomains(suffix.to_string())
-        } else if let Ok(ip) = parse_ip(&host) {
+        } else if let Some(ip) = parse_ip(&host) {
             HostPattern::Ip(ip)
         } else if valid_name(&host) {
             HostPattern::Name(host)
@@ -120,8 +120,55 @@ fn valid_name(host: &str) -> bool {
         })
 }
 
-fn parse_ip(host: &str) -> Result<IpAddr, std::net::AddrParseError> {
-    host.trim_start_matches('[').trim_end_matches(']').parse()
+/// An IP literal in any notation a resolver accepts: `[v6]` (a zone such as `%25eth0`
+/// does not change the address), dotted IPv4, and IPv4 as `inet_aton` reads it (one to
+/// four parts, each decimal, octal with a leading 0, or hex with 0x: `2130706433`,
+/// `0x7f.1`, `017700000001` are all 127.0.0.1). What is not an address is a name.
+fn parse_ip(host: &str) -> Option<IpAddr> {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let addr = inner.split('%').next().unwrap_or(inner);
+        return addr.parse().ok();
+    }
+    host.parse()
+        .ok()
+        .or_else(|| inet_aton(host).map(IpAddr::V4))
+}
+
+fn inet_aton(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(parts.len());
+    for p in parts {
+        let (digits, radix) = match p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            Some(h) => (h, 16),
+            None if p.len() > 1 && p.starts_with('0') => (&p[1..], 8),
+            None => (p, 10),
+        };
+        if p.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        // Leading zeros do not change the value, however many there are.
+        let digits = digits.trim_start_matches('0');
+        if digits.len() > 11 {
+            return None;
+        }
+        nums.push(if digits.is_empty() {
+            0
+        } else {
+            u64::from_str_radix(digits, radix).ok()?
+        });
+    }
+    let (last, first) = nums.split_last()?;
+    if first.iter().any(|n| *n > 255) || *last >= 1u64 << (8 * (4 - first.len())) {
+        return None;
+    }
+    let high = first
+        .iter()
+        .enumerate()
+        .fold(0u32, |v, (i, n)| v | (*n as u32) << (24 - 8 * i));
+    Some(Ipv4Addr::from(high | *last as u32))
 }
 
 /// `host[:port]`, with IPv6 in brackets. `None` if the port is not a valid number.
@@ -168,18 +215,25 @@ impl Destination {
         })
     }
 
-    /// The grant an admin would add to allow this destination (its origin).
+    /// The grant an admin would add to allow this destination (its origin), with an IP
+    /// address written the usual way whatever notation the plugin used.
     pub fn suggested_grant(&self) -> String {
         let port = if self.port == default_port(&self.scheme) {
             String::new()
         } else {
             format!(":{}", self.port)
         };
-        format!("{}://{}{}", self.scheme, self.host, port)
+        let host = match self.ip() {
+            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+            Some(ip) => ip.to_string(),
+            None => self.host.clone(),
+        };
+        format!("{}://{host}{port}", self.scheme)
     }
 
-    pub(crate) fn ip(&self) -> Option<IpAddr> {
-        parse_ip(&self.host).ok()
+    /// The address, if the host is an IP literal (see `parse_ip` for the notations).
+    pub fn ip(&self) -> Option<IpAddr> {
+        parse_ip(&self.host)
     }
 }
 
@@ -206,11 +260,16 @@ fn path_allowed(prefix: &str, path: &str) -> bool {
     if prefix.is_empty() {
         return true;
     }
-    // Servers normalise `..` and decode `%2e`/`%2f`; refuse them rather than guess how.
+    // Servers normalise `..` (also `..;param`, as Tomcat does), decode `%2e`/`%2f`/`%3b`,
+    // and some read `\` as `/`; refuse all of them rather than guess how.
     let lower = path.to_ascii_lowercase();
-    if path.split('/').any(|seg| seg == ".." || seg == ".")
-        || lower.contains("%2e")
-        || lower.contains("%2f")
+    if path
+        .split('/')
+        .any(|seg| matches!(seg.split(';').next(), Some(".." | ".")))
+        || path.contains('\\')
+        || ["%2e", "%2f", "%3b", "%5c"]
+            .iter()
+            .any(|e| lower.contains(e))
     {
         return false;
     }
@@ -234,12 +293,21 @@ pub fn internal_kind(ip: IpAddr) -> (&'static str, bool) {
         return ("a link-local address, where cloud metadata services (169.254.169.254) hand out this machine's credentials; no grant is suggested", false);
     }
     if ip.is_loopback() || v4.is_some_and(|v| v.is_loopback()) {
-        return ("a loopback address: a service on the bot's own machine", true);
+        return (
+            "a loopback address: a service on the bot's own machine",
+            true,
+        );
     }
     if ip.is_unspecified() || ip.is_multicast() || v4.is_some_and(|v| v.is_broadcast()) {
-        return ("not a destination a plugin should reach; no grant is suggested", false);
+        return (
+            "not a destination a plugin should reach; no grant is suggested",
+            false,
+        );
     }
-    ("a private network address: a service inside your network", true)
+    (
+        "a private network address: a service inside your network",
+        true,
+    )
 }
 
 /// Addresses a plugin reaches only through a grant that names them literally.
@@ -319,6 +387,76 @@ mod tests {
     }
 
     #[test]
+    fn paths_servers_would_read_as_outside_the_prefix_are_refused() {
+        let g = grant("https://api.example.com/v1");
+        for url in [
+            "https://api.example.com/v1/..\\admin",
+            "https://api.example.com/v1\\..\\admin",
+            "https://api.example.com/v1/..%5cadmin",
+            "https://api.example.com/v1/..%5Cadmin",
+            "https://api.example.com/v1/..;/admin",
+            "https://api.example.com/v1/..;x=1/admin",
+            "https://api.example.com/v1/.;/x",
+            "https://api.example.com/v1/..%3b/admin",
+        ] {
+            assert!(!g.allows(&dest(url)), "{url}");
+        }
+        assert!(g.allows(&dest("https://api.example.com/v1/a;b=c")));
+    }
+
+    #[test]
+    fn ip_literals_are_read_in_every_notation() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        for host in [
+            "127.0.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0X7F.1",
+            "017700000001",
+            "0177.0.0.01",
+            "127.1",
+            "127.0.1",
+            "0x7f.0.0.0x1",
+            "0000000000177.0.0.1",
+        ] {
+            let d = dest(&format!("http://{host}/"));
+            assert_eq!(d.ip(), Some(loopback), "{host}");
+            assert_eq!(d.suggested_grant(), "http://127.0.0.1", "{host}");
+            assert_eq!(grant(&format!("http://{host}")), grant("http://127.0.0.1"));
+        }
+        let metadata = dest("http://0xa9fea9fe/latest/meta-data/");
+        assert!(!internal_kind(metadata.ip().unwrap()).1);
+        let zoned = dest("http://[fe80::1%25eth0]/");
+        assert_eq!(zoned.ip(), Some("fe80::1".parse().unwrap()));
+        assert!(!internal_kind(zoned.ip().unwrap()).1);
+        assert_eq!(
+            dest("http://[::ffff:7f00:1]/").suggested_grant(),
+            "http://[::ffff:127.0.0.1]"
+        );
+        for name in [
+            "1.2.3.4.5",
+            "08.1",
+            "1.256.1.1",
+            "4294967296",
+            "1e3",
+            "127.0.0.1.",
+        ] {
+            assert_eq!(parse_ip(name), None, "{name}");
+        }
+        assert_eq!(parse_ip("0x"), Some("0.0.0.0".parse().unwrap()));
+        // A leading zero means octal, as resolvers read it: 0127 is 87.
+        assert_eq!(parse_ip("0127.0.0.1"), Some("87.0.0.1".parse().unwrap()));
+        assert_eq!(
+            parse_ip("4294967295"),
+            Some("255.255.255.255".parse().unwrap())
+        );
+        assert_eq!(
+            parse_ip("037777777777"),
+            Some("255.255.255.255".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn bad_grants_say_what_is_wrong() {
         for (bad, why) in [
             ("api.example.com", "scheme is missing"),
@@ -336,11 +474,21 @@ mod tests {
 
     #[test]
     fn metadata_and_link_local_addresses_are_never_suggested() {
-        for ip in ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254", "0.0.0.0", "224.0.0.1"] {
+        for ip in [
+            "169.254.169.254",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+        ] {
             assert!(!internal_kind(ip.parse().unwrap()).1, "{ip}");
         }
-        assert!(internal_kind("127.0.0.1".parse().unwrap()).0.contains("loopback"));
-        assert!(internal_kind("10.0.0.1".parse().unwrap()).0.contains("private network"));
+        assert!(internal_kind("127.0.0.1".parse().unwrap())
+            .0
+            .contains("loopback"));
+        assert!(internal_kind("10.0.0.1".parse().unwrap())
+            .0
+            .contains("private network"));
     }
 
     #[test]

@@ -39,6 +39,11 @@ impl HookAuth {
         header: impl Fn(&str) -> Option<&'a str>,
         body: &[u8],
     ) -> Result<(), &'static str> {
+        // An empty secret (say, an environment variable set to nothing) would let anyone
+        // in: `Bearer ` matches it, and anyone can sign with an empty HMAC key.
+        if key.is_empty() {
+            return Err("this hook cannot authenticate anyone yet");
+        }
         match self {
             HookAuth::Bearer(_) => {
                 let given = header("authorization").ok_or("no Authorization header")?;
@@ -146,6 +151,22 @@ mod tests {
             .check("another key", headers(&[(SIGNATURE_HEADER, good)]), body)
             .is_err());
         assert!(auth.check(key, headers(&[]), body).is_err());
+    }
+
+    #[test]
+    fn an_empty_secret_lets_nobody_in() {
+        let body = b"{}";
+        let sig = sign("", body);
+        let auth = HookAuth::Hmac("s".into());
+        assert!(auth
+            .check("", headers(&[(SIGNATURE_HEADER, &sig)]), body)
+            .is_err());
+        let auth = HookAuth::Bearer("s".into());
+        for value in ["Bearer ", "Bearer  ", "bearer \t"] {
+            assert!(auth
+                .check("", headers(&[("authorization", value)]), b"")
+                .is_err());
+        }
     }
 
     #[test]

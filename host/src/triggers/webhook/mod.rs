@@ -153,9 +153,13 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         let r = refuse(StatusCode::METHOD_NOT_ALLOWED, "webhooks take POST");
         return with_header(r, http::header::ALLOW, "POST");
     }
-    let Some(key) = state.dispatcher.secret(auth.secret()) else {
+    let Some(key) = state
+        .dispatcher
+        .secret(auth.secret())
+        .filter(|k| !k.is_empty())
+    else {
         let why = format!(
-            "hook `{name}` of plugin `{plugin}` authenticates with secret `{}`, which has no value",
+            "hook `{name}` of plugin `{plugin}` authenticates with secret `{}`, which has no value (or an empty one)",
             auth.secret()
         );
         tracing::error!("{why}; the sender is refused until an admin sets it");
