@@ -369,8 +369,15 @@ async fn start_triggers(bot: &Arc<Bot>) -> Result<crate::triggers::Triggers> {
 
 async fn run(config: Option<PathBuf>, who: As) -> Result<()> {
     let bot = Bot::start(config.as_deref()).await?;
+    let token = crate::adapters::discord::token(&bot, config.as_deref())?;
+    if token.is_none() {
+        // The shell can post before its first line is read: webhooks that arrive as soon
+        // as the listener is up (senders retrying after a restart) get their posts out.
+        bot.dispatcher
+            .set_poster(Arc::new(crate::adapters::shell::PrintPost));
+    }
     let _triggers = start_triggers(&bot).await?;
-    match crate::adapters::discord::token(&bot, config.as_deref())? {
+    match token {
         Some(token) => crate::adapters::discord::run(bot, config.as_deref(), token).await,
         None => {
             eprintln!("No Discord token (set DISCORD_TOKEN to connect): starting the local shell instead.");
