@@ -155,10 +155,15 @@ impl Request {
             req = if resp.status == 303
                 || (resp.status != 307 && resp.status != 308 && req.method == "POST")
             {
+                let mut headers = req.headers;
+                headers.retain(|(name, _)| {
+                    !name.eq_ignore_ascii_case("content-length")
+                        && !name.eq_ignore_ascii_case("content-type")
+                });
                 Request {
                     method: "GET".into(),
                     url: next,
-                    headers: req.headers,
+                    headers,
                     body: Vec::new(),
                 }
             } else {
@@ -181,6 +186,17 @@ impl Request {
             fields
                 .append(k, v.as_bytes())
                 .map_err(|e| HttpError::Failed(format!("header `{k}`: {e:?}")))?;
+        }
+        // The body is known whole: say its length rather than stream it chunked, which some
+        // servers (thin, behind Redmine) do not read.
+        let has_length = self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+        if !self.body.is_empty() && !has_length {
+            fields
+                .append("content-length", self.body.len().to_string().as_bytes())
+                .map_err(|e| HttpError::Failed(format!("header `content-length`: {e:?}")))?;
         }
         let req = OutgoingRequest::new(fields);
         let method = match self.method.as_str() {

@@ -20,13 +20,11 @@ pub struct Service {
     pub secret: &'static str,
 }
 
-/// `value` as the JSON body, with its `Content-Length`: the SDK streams bodies chunked,
-/// which thin (Redmine's server) does not read, so the length is set here.
+/// `value` as the JSON body (the SDK sends its `Content-Length`, which thin, Redmine's
+/// server, needs: it does not read a chunked body).
 pub fn with_json(req: Request, value: &Value) -> Request {
-    let body = value.to_string().into_bytes();
     req.header("content-type", "application/json")
-        .header("content-length", &body.len().to_string())
-        .body(body)
+        .body(value.to_string().into_bytes())
 }
 
 /// Send `req`; a 429 (or GitHub's rate-limit 403) with a short `Retry-After` is waited out
