@@ -114,8 +114,12 @@ impl Proc {
 
     fn sigkill(&mut self) {
         let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on the process group this test started.
-        unsafe { kill(-pid, SIGKILL) };
+        // Only while the child is unreaped: once reaped, its PID (and group id) may be
+        // another process group's, and kill(-pid) would kill that (a shell, the CI runner).
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on the process group this test started, its leader unreaped.
+            unsafe { kill(-pid, SIGKILL) };
+        }
         let _ = self.child.wait();
     }
 

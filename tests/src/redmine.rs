@@ -166,14 +166,10 @@ impl Redmine {
         if std::mem::replace(&mut self.killed, true) {
             return Ok(());
         }
-        // The server runs in its own process group: signal the whole group, so nothing it
-        // may have started survives, then reap it.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        self.child.wait().map(|_| ())
+        // The server runs in its own process group: signal the whole group (while it is
+        // unreaped, so the id is still its own), so nothing it started survives; reap it.
+        crate::kill_group(&mut self.child);
+        Ok(())
     }
 
     async fn wait_ready(&mut self) -> Result<(), NotReady> {
