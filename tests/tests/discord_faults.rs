@@ -249,6 +249,22 @@ async fn an_invalid_session_that_cannot_resume_is_identified_afresh() {
     }
     bot.echoes("after a new session").await;
     assert_eq!(bot.fake.resume_count(), 0);
+    let puts = |bot: &Bot, with: &str| {
+        bot.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.body.to_string().contains(with))
+            .count()
+    };
+    // Registered again on the new READY, and only once.
+    while puts(&bot, "\"echo\"") < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "commands not registered again after the new READY"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(puts(&bot, "\"echo\""), 2);
     bot.stop().await;
 }
 
