@@ -201,7 +201,10 @@ mod tests {
                 "INTERACTION_CREATE",
                 slash_command(&s, "deploy", Value::Null, 42, &[]),
             ),
-            ("INTERACTION_CREATE", button_press(&s, "confirm", 42, &[], 99)),
+            (
+                "INTERACTION_CREATE",
+                button_press(&s, "confirm", 42, &[], 99),
+            ),
             ("MESSAGE_CREATE", message(&s, 5, "hello", 42)),
         ] {
             assert_eq!(serenity_problem(name, &ev), None, "{ev:#}");
