@@ -288,6 +288,10 @@ fn a_host_killed_while_commands_run_keeps_every_answered_command() {
     }
     host.sigkill();
     assert_config_intact(dir.path(), "after the first kill");
+    // what was answered sits in the write-ahead log the killed host left: the next open
+    // must replay it
+    let wal = std::fs::metadata(dir.path().join("chatops.db-wal")).map_or(0, |m| m.len());
+    assert!(wal > 0, "the kill left no write-ahead log to recover");
 
     // 2: three more, then a command still running (waiting on the upstream) at the kill
     let mut host = Proc::host(dir.path());
@@ -614,8 +618,34 @@ fn killed_editors_never_leave_a_half_config_or_lose_a_reported_edit() {
         assert_config_intact(dir.path(), &format!("after chatops {args:?}"));
     }
     chat.join().expect("the chat editor failed");
-    println!("{kills} CLI processes killed mid-edit");
+    let strays = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".tmp")
+        })
+        .count();
+    println!("{kills} CLI processes killed mid-edit; {strays} temp file(s) left by them");
 
+    // the next edit clears what the killed ones left
+    let (ok, _, err) = cli(
+        dir.path(),
+        &[
+            "--config",
+            "chatops.toml",
+            "config",
+            "incident",
+            "note",
+            "end",
+        ],
+    );
+    assert!(ok, "{err}");
+    let strays: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(strays.is_empty(), "temp files left: {strays:?}");
     let config = assert_config_intact(dir.path(), "at the end");
     let grants = &config.plugins["incident"].grants;
     for (url, want) in http {

@@ -140,6 +140,18 @@ impl ConfigFile {
             std::process::id(),
             SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        if self._lock.is_some() {
+            // Under the lock no other editor is saving: a temp file here is what a killed
+            // one left behind.
+            let prefix = format!(".{name}.");
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let n = entry.file_name();
+                let n = n.to_string_lossy();
+                if n.starts_with(&prefix) && n.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
@@ -505,10 +517,11 @@ http = ["https://releases.example.com/api"]
                     assert!(docs.contains(&now), "a reader saw a half-written config");
                 }
             });
-            for w in writers {
-                w.join().unwrap();
-            }
+            let ended: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for e in ended {
+                e.expect("an editor failed to save");
+            }
         });
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
