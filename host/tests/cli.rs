@@ -63,7 +63,7 @@ fn shell_answers_piped_commands_with_the_bundled_plugins() {
     assert!(stdout.contains("\nhello\n"), "{stdout}");
     assert!(stdout.contains("bang works"), "{stdout}");
     assert!(stdout.contains("slash too"), "{stdout}");
-    assert!(stderr.contains("chatops shell: 4 plugin(s)"), "{stderr}");
+    assert!(stderr.contains("chatops shell: 8 plugin(s)"), "{stderr}");
 }
 
 #[test]
