@@ -182,11 +182,14 @@ fn convert(opt: &CommandOption, raw: &str) -> Result<ArgValue, String> {
     })
 }
 
-/// `<@123>` → `123`; anything else as typed.
+/// `<@123>` → `123`; anything else as typed (`<@<@1>>` too, so that the line the host
+/// shows for it parses back to the same value).
 fn mention<'a>(raw: &'a str, prefixes: &[&str]) -> &'a str {
     for p in prefixes {
         if let Some(id) = raw.strip_prefix(p).and_then(|r| r.strip_suffix('>')) {
-            return id;
+            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+                return id;
+            }
         }
     }
     raw
@@ -372,5 +375,7 @@ mod tests {
         let args = arguments(&c, &words("<@!42> <#7>")).unwrap();
         assert_eq!(args[0].value, ArgValue::User("42".into()));
         assert_eq!(args[1].value, ArgValue::Channel("7".into()));
+        let args = arguments(&c, &words("<@<@1>>")).unwrap();
+        assert_eq!(args[0].value, ArgValue::User("<@<@1>>".into()));
     }
 }

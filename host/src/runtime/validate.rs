@@ -47,10 +47,28 @@ pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
 /// A cron expression: five fields (minute hour day-of-month month day-of-week), or six
 /// with seconds first. `@hourly`, `@daily` and friends work too.
 pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
-    croner::Cron::new(text.trim())
+    let bad = |why: &str| {
+        format!("`{text}` is not a cron expression ({why}); write five fields like \"0 9 * * 1-5\" (09:00 on weekdays), or six with seconds first")
+    };
+    // croner reads a field of bare commas as no value at all: such an expression never
+    // fires, and each search for its next time took seconds (found by fuzzing).
+    if let Some(i) = text
+        .split_whitespace()
+        .position(|f| f.split(',').all(str::is_empty))
+    {
+        return Err(bad(&format!("field {} has no value", i + 1)));
+    }
+    let cron = croner::Cron::new(text.trim())
         .with_seconds_optional()
         .parse()
-        .map_err(|e| format!("`{text}` is not a cron expression ({e}); write five fields like \"0 9 * * 1-5\" (09:00 on weekdays), or six with seconds first"))
+        .map_err(|e| bad(&e.to_string()))?;
+    // Dates that never come (30 February) are refused here rather than warned about at
+    // every tick of the clock. From 2024-01-01, so 29 February is found.
+    let from = chrono::DateTime::from_timestamp(1_704_067_200, 0).expect("a valid time");
+    if cron.find_next_occurrence(&from, false).is_err() {
+        return Err(format!("`{text}` is a cron expression that never fires: no date matches all its fields; check the day of the month against the month"));
+    }
+    Ok(cron)
 }
 
 /// The settings a plugin declares: named like config keys, each once, each described.
@@ -156,4 +174,35 @@ fn command(c: &Command) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cron;
+
+    #[test]
+    fn cron_expressions_that_never_fire_are_refused_at_once() {
+        // Found by fuzzing: an empty field parsed, and every search for its next time
+        // took seconds.
+        for (expr, why) in [
+            (", * * * *", "field 1 has no value"),
+            ("0 0 ,, * *", "field 3 has no value"),
+            ("* * * * * ,", "field 6 has no value"),
+            ("0 0 30 2 *", "never fires"),
+            ("0 0 31 4,6,9,11 *", "never fires"),
+        ] {
+            let e = parse_cron(expr).unwrap_err();
+            assert!(e.contains(why), "{expr}: {e}");
+            assert!(e.contains("cron expression"), "{e}");
+        }
+        for ok in [
+            "0 9 * * 1-5",
+            "0 0 29 2 *",
+            "1, * * * *",
+            "@hourly",
+            "0 0 L 2 *",
+        ] {
+            assert!(parse_cron(ok).is_ok(), "{ok}");
+        }
+    }
 }

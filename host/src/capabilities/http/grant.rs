@@ -244,7 +244,12 @@ impl HttpGrant {
         }
         let host_ok = match &self.host {
             HostPattern::Name(h) => *h == d.host,
-            HostPattern::Subdomains(s) => d.host.ends_with(&format!(".{s}")),
+            // A name in front: `.example.com` is no subdomain (found by fuzzing).
+            HostPattern::Subdomains(s) => d
+                .host
+                .strip_suffix(s.as_str())
+                .and_then(|sub| sub.strip_suffix('.'))
+                .is_some_and(valid_name),
             HostPattern::Ip(ip) => d.ip() == Some(*ip),
         };
         host_ok && path_allowed(&self.path, &d.path)
@@ -383,6 +388,8 @@ mod tests {
         let w = grant("https://*.example.com");
         assert!(w.allows(&dest("https://a.b.example.com/")));
         assert!(!w.allows(&dest("https://example.com/")));
+        assert!(!w.allows(&dest("https://.example.com/")));
+        assert!(!w.allows(&dest("https://a..example.com/")));
         assert!(!w.allows(&dest("https://badexample.com/")));
     }
 
