@@ -28,11 +28,15 @@ async fn admins_grant_configure_approve_and_audit_from_the_chat() {
     std::fs::write(
         &cfg,
         format!(
-            "# ops team's bot\n[host]\nadmins = {{ users = [\"id-root\"] }}\n\n# the probe: keep it on a short leash\n[plugins.probe]\npath = \"probe.wasm\"\nsha256 = \"{}\"\n",
+            "# ops team's bot\n[host]\nadmins = {{ users = [\"id-root\"] }}\n\n[secrets]\nfile = \"secrets.toml\"\n\n# the probe: keep it on a short leash\n[plugins.probe]\npath = \"probe.wasm\"\nsha256 = \"{}\"\n",
             sha256_hex(&std::fs::read(&wasm).unwrap())
         ),
     )
     .unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    std::fs::write(&secrets, "api-token = \"tok-4f9a2c7e1b\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
     let chat = Chat::from_config(&cfg).await.with_dir(dir);
     let alice = caller("alice", &[]);
     let root = caller("root", &[]);
@@ -218,4 +222,16 @@ async fn admins_grant_configure_approve_and_audit_from_the_chat() {
         .await
         .text
         .contains("As an admin"));
+
+    // a secret value pasted where a setting goes is not echoed back to the chat
+    chat.say_as(&root, "chatops grant probe secret api-token")
+        .await;
+    let r = chat
+        .say_as(&root, "chatops config probe project tok-4f9a2c7e1b")
+        .await;
+    assert!(
+        !r.text.contains("tok-4f9a2c7e1b") && r.text.contains("[redacted]"),
+        "{}",
+        r.text
+    );
 }

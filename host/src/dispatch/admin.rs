@@ -49,7 +49,7 @@ impl Dispatcher {
             .chain(words.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
-        let exit = Exit::quiet(ADMIN_COMMAND);
+        let exit = self.admin_exit();
         let answer = |kind: Kind, text: String| {
             let mut r = Response::new(kind, text);
             r.ephemeral = true;
@@ -115,7 +115,7 @@ impl Dispatcher {
 
     /// The admin pressed Confirm on an approval: still an admin, then do it, audited.
     pub(super) async fn admin_confirmed(&self, caller: &Caller, p: Pending) -> Response {
-        let exit = Exit::quiet(ADMIN_COMMAND);
+        let exit = self.admin_exit();
         let admin = super::read(&self.admin).clone();
         let r = match admin {
             _ if !self.is_admin(caller) => Response::new(
@@ -136,6 +136,24 @@ impl Dispatcher {
         let mut r = r;
         r.ephemeral = true;
         self.finish(caller, ADMIN_COMMAND, &p.line, &exit, r, true, None)
+    }
+
+    /// Admin answers leave through an exit that knows every secret granted to any plugin:
+    /// an admin may paste one where a setting goes, and it is not echoed back.
+    fn admin_exit(&self) -> Exit {
+        let names: Vec<String> = self
+            .plugins()
+            .iter()
+            .flat_map(|p| p.grants.secrets.iter().cloned())
+            .collect();
+        let redactor = super::read(&self.secrets).redactor(&names);
+        Exit::new(
+            ADMIN_COMMAND,
+            "",
+            redactor,
+            std::sync::Arc::new(crate::exit::NoProgress),
+            None,
+        )
     }
 
     fn admin_response(&self, a: AdminAnswer) -> Response {
