@@ -6,6 +6,7 @@ pub mod buildbot;
 pub mod discord_fake;
 pub mod docker;
 pub mod github_fake;
+pub mod openapi_errors;
 pub mod pagerduty_fake;
 pub mod redmine;
 pub mod upstream;

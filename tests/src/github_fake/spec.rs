@@ -10,8 +10,8 @@
 //! OpenAPI 3.0 schemas are not quite JSON Schema: `nullable: true` is rewritten into the
 //! JSON Schema way of allowing `null` before anything is compiled.
 
-use jsonschema::error::ValidationErrorKind;
-use jsonschema::{Draft, Registry, ValidationError, Validator};
+use crate::openapi_errors::describe_all;
+use jsonschema::{Draft, Registry, Validator};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -255,7 +255,7 @@ impl Spec {
         }
         match self.validator(op, "params") {
             Ok(v) => problems.extend(
-                describe_all(v.iter_errors(&Value::Object(instance)))
+                describe_all(v.iter_errors(&Value::Object(instance)), "(root)")
                     .into_iter()
                     .map(|p| format!("parameter {p}")),
             ),
@@ -274,7 +274,7 @@ impl Spec {
             }
             Some(body) => match self.validator(op, "request") {
                 Ok(v) => problems.extend(
-                    describe_all(v.iter_errors(body))
+                    describe_all(v.iter_errors(body), "(root)")
                         .into_iter()
                         .map(|p| format!("body {p}")),
                 ),
@@ -304,7 +304,7 @@ impl Spec {
                 )]
             }
             Some(body) => match self.validator(op, &status.to_string()) {
-                Ok(v) => describe_all(v.iter_errors(body))
+                Ok(v) => describe_all(v.iter_errors(body), "(root)")
                     .into_iter()
                     .map(|p| format!("response {status} {p}"))
                     .collect(),
@@ -527,63 +527,6 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn describe_all<'a>(errors: impl Iterator<Item = ValidationError<'a>>) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in errors {
-        describe(&e, 0, &mut out);
-    }
-    out
-}
-
-/// One line per error. A failed `anyOf`/`oneOf` only says "not valid under any of the
-/// schemas", so the branch most likely meant is reported instead: the one with the fewest
-/// type/enum mismatches at the value itself, then the fewest errors.
-fn describe(e: &ValidationError<'_>, depth: usize, out: &mut Vec<String>) {
-    if let ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } =
-        e.kind()
-    {
-        let here = e.instance_path().as_str();
-        let discriminators = |b: &[ValidationError<'_>]| {
-            b.iter()
-                .filter(|inner| match inner.kind() {
-                    ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } => true,
-                    ValidationErrorKind::Type { .. } => inner.instance_path().as_str() == here,
-                    _ => false,
-                })
-                .count()
-        };
-        let best = context
-            .iter()
-            .filter(|b| !b.is_empty())
-            .min_by_key(|b| (discriminators(b), b.len()));
-        if let Some(best) = best {
-            if depth < 6 {
-                for inner in best {
-                    describe(inner, depth + 1, out);
-                }
-                return;
-            }
-        }
-    }
-    let at = e.instance_path().as_str();
-    let at = if at.is_empty() { "(root)" } else { at };
-    let value = e.instance().to_string();
-    let message = e.to_string();
-    let message = match message.strip_prefix(&value) {
-        Some(rest) => format!("{}{rest}", shorten(&value, 60)),
-        None => message,
-    };
-    out.push(format!("{at}: {}", shorten(&message, 300)));
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let head: String = s.chars().take(max).collect();
-    format!("{head}…")
 }
 
 #[cfg(test)]
