@@ -192,6 +192,23 @@ impl Store {
         Ok(())
     }
 
+    /// Many audit records in one transaction (one fsync): the group-commit writer's call.
+    /// Every row is durable when this returns, or none is.
+    pub fn audit_batch(&self, entries: &[AuditEntry]) -> rusqlite::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO audit (at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms, capabilities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for e in entries {
+                stmt.execute(params![e.at, e.unix_ms, e.actor, e.channel, e.plugin, e.command, e.args, e.outcome, e.detail, e.guild, e.version, e.digest, e.duration_ms, e.capabilities])?;
+            }
+        }
+        tx.commit()
+    }
+
     /// The most recent `limit` entries, oldest first.
     pub fn audit_recent(&self, limit: usize) -> rusqlite::Result<Vec<AuditEntry>> {
         self.audit_query(&AuditFilter {
