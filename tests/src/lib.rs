@@ -8,6 +8,7 @@ pub mod docker;
 pub mod github_fake;
 pub mod openapi_errors;
 pub mod pagerduty_fake;
+pub mod postgres;
 pub mod redmine;
 pub mod upstream;
 

@@ -217,5 +217,5 @@ fn recall_requests(config: &Path, name: &str, digest: &str) -> Option<Vec<String
 
 fn open_store(config: &Path) -> Option<crate::store::Store> {
     let loaded = crate::bot::load_config(config).ok()?;
-    crate::store::Store::open(&loaded.resolve(&loaded.config.host.store)).ok()
+    crate::store::Store::from_config_blocking(&loaded).ok()
 }

@@ -85,9 +85,12 @@ impl Bot {
         let (runtime, store, prefix, loaded) = match config_file {
             Some(path) => {
                 let loaded = load_config_or_explain(path)?;
-                let db = loaded.resolve(&loaded.config.host.store);
-                let store = Store::open(&db)
-                    .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display()))?;
+                let store = Store::from_config(&loaded).await?;
+                // Compiled plugins are kept beside the SQLite file, or the config with PostgreSQL.
+                let db = match store.backend_name() {
+                    "sqlite" => loaded.resolve(&loaded.config.host.store),
+                    _ => loaded.resolve(Path::new("chatops.db")),
+                };
                 let runtime = Runtime::new()?.with_cache(&db.with_extension("cache"))?;
                 (
                     runtime,

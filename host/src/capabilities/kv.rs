@@ -41,7 +41,7 @@ impl KvView<'_> {
     }
 }
 
-fn failed(e: rusqlite::Error) -> KvError {
+fn failed(e: crate::store::StoreError) -> KvError {
     tracing::error!("kv store: {e}");
     KvError::Failed("the host's store failed; the admin's log has details".into())
 }
@@ -49,39 +49,46 @@ fn failed(e: rusqlite::Error) -> KvError {
 impl Host for KvView<'_> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
         let plugin = self.0.plugin.clone();
-        Ok(self
-            .kv()
-            .and_then(|kv| kv.kv_get(&plugin, &key).map_err(failed)))
+        Ok(match self.kv() {
+            Ok(kv) => kv.kv_get_async(&plugin, &key).await.map_err(failed),
+            Err(e) => Err(e),
+        })
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
         let plugin = self.0.plugin.clone();
-        Ok(self.kv().and_then(|kv| {
-            if key.len() > MAX_KEY_BYTES {
-                return Err(KvError::Quota(format!(
-                    "keys are at most {MAX_KEY_BYTES} bytes"
-                )));
-            }
-            if value.len() > MAX_VALUE_BYTES {
-                return Err(KvError::Quota(format!(
-                    "values are at most {MAX_VALUE_BYTES} bytes"
-                )));
-            }
-            let exists = kv.kv_get(&plugin, &key).map_err(failed)?.is_some();
-            if !exists && kv.kv_count(&plugin).map_err(failed)? >= MAX_KEYS {
+        let kv = match self.kv() {
+            Ok(kv) => kv,
+            Err(e) => return Ok(Err(e)),
+        };
+        if key.len() > MAX_KEY_BYTES {
+            return Ok(Err(KvError::Quota(format!(
+                "keys are at most {MAX_KEY_BYTES} bytes"
+            ))));
+        }
+        if value.len() > MAX_VALUE_BYTES {
+            return Ok(Err(KvError::Quota(format!(
+                "values are at most {MAX_VALUE_BYTES} bytes"
+            ))));
+        }
+        Ok(async {
+            let exists = kv.kv_get_async(&plugin, &key).await.map_err(failed)?.is_some();
+            if !exists && kv.kv_count_async(&plugin).await.map_err(failed)? >= MAX_KEYS {
                 return Err(KvError::Quota(format!(
                     "a plugin keeps at most {MAX_KEYS} keys"
                 )));
             }
-            kv.kv_set(&plugin, &key, &value).map_err(failed)
-        }))
+            kv.kv_set_async(&plugin, &key, &value).await.map_err(failed)
+        }
+        .await)
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), KvError>> {
         let plugin = self.0.plugin.clone();
-        Ok(self
-            .kv()
-            .and_then(|kv| kv.kv_delete(&plugin, &key).map_err(failed)))
+        Ok(match self.kv() {
+            Ok(kv) => kv.kv_delete_async(&plugin, &key).await.map_err(failed),
+            Err(e) => Err(e),
+        })
     }
 
     async fn list_keys(
@@ -89,8 +96,9 @@ impl Host for KvView<'_> {
         prefix: String,
     ) -> wasmtime::Result<Result<Vec<String>, KvError>> {
         let plugin = self.0.plugin.clone();
-        Ok(self
-            .kv()
-            .and_then(|kv| kv.kv_keys(&plugin, &prefix).map_err(failed)))
+        Ok(match self.kv() {
+            Ok(kv) => kv.kv_keys_async(&plugin, &prefix).await.map_err(failed),
+            Err(e) => Err(e),
+        })
     }
 }

@@ -319,9 +319,7 @@ pub(super) async fn check(config: Option<PathBuf>) -> Result<()> {
 
 pub(super) async fn audit(config: Option<PathBuf>, args: super::AuditArgs) -> Result<()> {
     let loaded = load_config(config)?;
-    let db = loaded.resolve(&loaded.config.host.store);
-    let store = crate::store::Store::open(&db)
-        .with_context(|| format!("cannot open the store {}", db.display()))?;
+    let store = crate::store::Store::from_config(&loaded).await?;
     let since_ms = match &args.since {
         None => None,
         Some(s) => {
@@ -340,7 +338,7 @@ pub(super) async fn audit(config: Option<PathBuf>, args: super::AuditArgs) -> Re
         after_id: None,
         limit: args.limit,
     };
-    let entries = store.audit_query(&filter)?;
+    let entries = store.audit_query_async(&filter).await?;
     if entries.is_empty() && !args.json && !args.follow {
         println!("No audit records match.");
     }
@@ -383,7 +381,7 @@ pub(super) async fn audit(config: Option<PathBuf>, args: super::AuditArgs) -> Re
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
-        for e in store.audit_query(&filter)? {
+        for e in store.audit_query_async(&filter).await? {
             filter.after_id = Some(e.id);
             print(&e)?;
         }

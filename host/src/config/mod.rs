@@ -125,7 +125,9 @@ impl Default for WebhooksConfig {
 pub struct HostConfig {
     /// Prefix of text commands in chat, e.g. `!deploy api prod`.
     pub prefix: String,
-    /// The embedded database; relative to the config file.
+    /// The store: a SQLite file relative to the config file (the default), or a PostgreSQL
+    /// URL (`postgres://user@host:port/db`, its password the secret `store-password`) that
+    /// several host processes share.
     pub store: PathBuf,
     /// Also load the first-party plugins bundled with the binary (no grants).
     pub bundled_plugins: bool,
@@ -136,6 +138,10 @@ pub struct HostConfig {
     /// Audit records older than this many days are deleted at start and on reload; kept
     /// forever if unset.
     pub audit_retention_days: Option<u32>,
+    /// How long a process holds a schedule's lease without renewing it (it renews every
+    /// third of this while it runs): after a process dies, another fires its schedules
+    /// within this many seconds. Default 30.
+    pub lease_seconds: Option<u32>,
 }
 
 impl Default for HostConfig {
@@ -147,6 +153,7 @@ impl Default for HostConfig {
             admins: Access::default(),
             timezone: None,
             audit_retention_days: None,
+            lease_seconds: None,
         }
     }
 }
@@ -174,6 +181,51 @@ pub struct DiscordConfig {
     /// Send REST calls to this Discord API proxy (e.g. twilight-http-proxy, which does
     /// the rate limiting) instead of https://discord.com; the host's own limiter is off.
     pub api_url: Option<String>,
+    /// Run some of the bot's gateway shards in this process: `{ total = 4, ids = "0..2" }`
+    /// runs shards 0 and 1 of 4 (another process runs `"2..4"`). One process (for all
+    /// shards) if unset.
+    pub shards: Option<ShardsConfig>,
+}
+
+/// `[discord] shards`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardsConfig {
+    /// How many shards the bot runs in all, across its processes (Discord requires one per
+    /// 2,500 guilds; `GET /gateway/bot` recommends a count).
+    pub total: u32,
+    /// Which of them this process runs: `"0..2"` (0 and 1) or one id, `"3"`; all if unset.
+    pub ids: Option<String>,
+}
+
+impl ShardsConfig {
+    /// The shards this process runs, `start..end` (end excluded).
+    pub fn range(&self) -> Result<std::ops::Range<u32>, String> {
+        let total = self.total;
+        if total == 0 {
+            return Err("[discord] shards: `total` must be at least 1".into());
+        }
+        let bad = |ids: &str| {
+            format!("[discord] shards: ids = \"{ids}\" is not a range of shards of {total}; write it like \"0..2\" (shards 0 and 1) or \"3\"")
+        };
+        let range = match self.ids.as_deref().map(str::trim) {
+            None => 0..total,
+            Some(ids) => match ids.split_once("..") {
+                Some((a, b)) => match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                    (Ok(a), Ok(b)) => a..b,
+                    _ => return Err(bad(ids)),
+                },
+                None => match ids.parse::<u32>() {
+                    Ok(one) => one..one.saturating_add(1),
+                    Err(_) => return Err(bad(ids)),
+                },
+            },
+        };
+        if range.is_empty() || range.end > total {
+            return Err(bad(self.ids.as_deref().unwrap_or_default()));
+        }
+        Ok(range)
+    }
 }
 
 impl Default for DiscordConfig {
@@ -184,6 +236,7 @@ impl Default for DiscordConfig {
             guilds: vec![],
             prefix_commands: true,
             api_url: None,
+            shards: None,
         }
     }
 }

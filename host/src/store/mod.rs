@@ -1,0 +1,471 @@
+//! The store: plugin key-value data, the audit trail, and what several host processes share
+//! (schedule leases, the processes' heartbeats, pending confirmations). Two backends behind
+//! one API: an embedded SQLite file (the default, for one process) and PostgreSQL
+//! (`[host] store = "postgres://…"`, for several processes on one database), with the same
+//! versioned migrations (`migrations.rs`). PostgreSQL is reached through a connection pool
+//! on a small runtime of the store's own: async code awaits the `*_async` calls and the
+//! shared-state calls (no tokio worker waits on the network); the plain key-value and audit
+//! calls block, for the audit writer's thread and admin commands.
+
+mod migrations;
+mod postgres;
+mod sqlite;
+#[doc(hidden)]
+pub mod suite;
+
+pub use migrations::SCHEMA_VERSION;
+use std::future::Future;
+use std::path::Path;
+
+/// Why the store failed, in words for the admin's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => StoreError(format!("PostgreSQL: {db}")),
+            None => {
+                let mut text = format!("PostgreSQL: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                StoreError(text)
+            }
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => StoreError(format!("PostgreSQL pool: {other}")),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq)]
+pub struct AuditEntry {
+    /// Its place in the trail (set by the store; 0 before it is written).
+    pub id: i64,
+    pub at: String,
+    /// `at` as milliseconds since the Unix epoch, for time ranges.
+    pub unix_ms: i64,
+    pub actor: String,
+    pub channel: String,
+    pub plugin: String,
+    pub command: String,
+    pub args: String,
+    pub outcome: String,
+    pub detail: String,
+    pub guild: String,
+    /// The plugin build that ran (empty when none did).
+    pub version: String,
+    pub digest: String,
+    pub duration_ms: i64,
+    /// What the call used or was refused: `http ORIGIN`, `secret NAME`, `post CHANNEL`,
+    /// `kv`, refused ones as `refused …`; `; `-separated.
+    pub capabilities: String,
+}
+
+/// Which audit records to read. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Part of the actor's name or id (any case).
+    pub user: Option<String>,
+    pub plugin: Option<String>,
+    pub command: Option<String>,
+    pub outcome: Option<String>,
+    /// Only records at or after this time (ms since the Unix epoch).
+    pub since_ms: Option<i64>,
+    /// Only records after this one (for following the trail).
+    pub after_id: Option<i64>,
+    /// The most recent this many (oldest first).
+    pub limit: usize,
+}
+
+/// A lease on a named job (a schedule), held by one process until it expires.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Lease {
+    pub name: String,
+    /// The process holding it; empty once released.
+    pub holder: String,
+    pub expires_ms: i64,
+    /// The last occurrence fired under it (ms since the Unix epoch).
+    pub fired_ms: i64,
+}
+
+/// One host process, as it reports itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProcessInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    /// Its Discord shards, like `0..2 of 4`; empty when it runs none.
+    pub shards: String,
+    pub started_ms: i64,
+    pub heartbeat_ms: i64,
+    /// `running` or `stopped`.
+    pub state: String,
+}
+
+/// What taking a pending confirmation gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Taken {
+    /// The pending command (its serialized form); it is gone from the store now.
+    Body(String),
+    /// Someone else asked: only they may answer.
+    NotYours,
+    /// Expired, answered already, or never existed.
+    Gone,
+}
+
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+pub struct Store {
+    backend: Backend,
+}
+
+/// Whether `[host] store` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// The secret holding the PostgreSQL password (from the secrets providers, never the file).
+pub const PASSWORD_SECRET: &str = "store-password";
+
+enum Configured {
+    Postgres(String, Option<String>),
+    Sqlite(std::path::PathBuf),
+}
+
+fn explain(
+    url: &str,
+    had_password: bool,
+    loaded: &crate::config::Loaded,
+    e: StoreError,
+) -> anyhow::Error {
+    let shown = postgres::without_password(url);
+    let hint = match crate::capabilities::secrets::SecretStore::from_config(loaded) {
+        Ok(secrets) if !had_password => format!(
+            " (no password was given: {})",
+            secrets.how_to_set(PASSWORD_SECRET)
+        ),
+        _ => String::new(),
+    };
+    anyhow::anyhow!("cannot open the store {shown}: {e}{hint}")
+}
+
+macro_rules! both {
+    ($self:ident, $b:ident => $e:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($b) => $e,
+            Backend::Postgres($b) => $e.await,
+        }
+    };
+}
+
+impl Store {
+    /// The SQLite file at `path`, made or upgraded to this build's schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Store {
+            backend: Backend::Sqlite(sqlite::Sqlite::open(path)?),
+        })
+    }
+
+    pub fn in_memory() -> Result<Self> {
+        Ok(Store {
+            backend: Backend::Sqlite(sqlite::Sqlite::in_memory()?),
+        })
+    }
+
+    /// The PostgreSQL database at `url` (`postgres://user@host:port/db`), through a pool
+    /// of connections, brought up to this build's schema (one process at a time).
+    pub async fn connect(url: &str, password: Option<&str>) -> Result<Self> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::Postgres::connect(url, password).await?),
+        })
+    }
+
+    /// The store `[host] store` names: a PostgreSQL URL (its password the secret
+    /// `store-password` from the secrets providers) or a SQLite file relative to the config.
+    pub async fn from_config(loaded: &crate::config::Loaded) -> anyhow::Result<Self> {
+        match Self::configured(loaded)? {
+            Configured::Postgres(url, password) => Self::connect(&url, password.as_deref())
+                .await
+                .map_err(|e| explain(&url, password.is_some(), loaded, e)),
+            Configured::Sqlite(db) => Self::open(&db)
+                .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display())),
+        }
+    }
+
+    /// `from_config` for code that is not async (admin commands).
+    pub fn from_config_blocking(loaded: &crate::config::Loaded) -> anyhow::Result<Self> {
+        match Self::configured(loaded)? {
+            Configured::Postgres(url, password) => {
+                postgres::Postgres::connect_blocking(&url, password.as_deref())
+                    .map(|pg| Store {
+                        backend: Backend::Postgres(pg),
+                    })
+                    .map_err(|e| explain(&url, password.is_some(), loaded, e))
+            }
+            Configured::Sqlite(db) => Self::open(&db)
+                .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display())),
+        }
+    }
+
+    fn configured(loaded: &crate::config::Loaded) -> anyhow::Result<Configured> {
+        let configured = loaded.config.host.store.to_string_lossy().to_string();
+        if is_postgres_url(&configured) {
+            let secrets = crate::capabilities::secrets::SecretStore::from_config(loaded)?;
+            return Ok(Configured::Postgres(
+                configured,
+                secrets.lookup(PASSWORD_SECRET),
+            ));
+        }
+        Ok(Configured::Sqlite(
+            loaded.resolve(&loaded.config.host.store),
+        ))
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Wait for one store call from code that is not async (the audit writer's thread,
+    /// admin commands). SQLite answers at once; PostgreSQL runs it on the store's own
+    /// runtime (a tokio worker calling this hands its other tasks on first).
+    pub fn blocking<T: Send>(&self, fut: impl Future<Output = T> + Send) -> T {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let mut fut = std::pin::pin!(fut);
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match fut.as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(v) => v,
+                    std::task::Poll::Pending => unreachable!("SQLite store calls never wait"),
+                }
+            }
+            Backend::Postgres(pg) => pg.block_on(fut),
+        }
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        self.blocking(self.schema_version_async())
+    }
+
+    pub async fn schema_version_async(&self) -> Result<i64> {
+        both!(self, b => b.schema_version())
+    }
+
+    pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.blocking(self.kv_get_async(plugin, key))
+    }
+
+    pub fn kv_set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.blocking(self.kv_set_async(plugin, key, value))
+    }
+
+    pub async fn kv_get_async(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        both!(self, b => b.kv_get(plugin, key))
+    }
+
+    pub async fn kv_set_async(&self, plugin: &str, key: &str, value: &[u8]) -> Result<()> {
+        both!(self, b => b.kv_set(plugin, key, value))
+    }
+
+    pub async fn kv_delete_async(&self, plugin: &str, key: &str) -> Result<()> {
+        both!(self, b => b.kv_delete(plugin, key))
+    }
+
+    pub async fn kv_keys_async(&self, plugin: &str, prefix: &str) -> Result<Vec<String>> {
+        both!(self, b => b.kv_keys(plugin, prefix))
+    }
+
+    pub async fn kv_count_async(&self, plugin: &str) -> Result<usize> {
+        both!(self, b => b.kv_count(plugin))
+    }
+
+    pub fn audit(&self, e: &AuditEntry) -> Result<()> {
+        self.audit_batch(std::slice::from_ref(e))
+    }
+
+    /// Many audit records in one transaction (one fsync, or one commit): the group-commit
+    /// writer's call. Every row is durable when this returns, or none is.
+    pub fn audit_batch(&self, entries: &[AuditEntry]) -> Result<()> {
+        self.blocking(self.audit_batch_async(entries))
+    }
+
+    pub async fn audit_batch_async(&self, entries: &[AuditEntry]) -> Result<()> {
+        both!(self, b => b.audit_batch(entries))
+    }
+
+    /// The most recent `limit` entries, oldest first.
+    pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit_query(&AuditFilter {
+            limit,
+            ..AuditFilter::default()
+        })
+    }
+
+    /// The most recent entries matching `f`, oldest first.
+    pub fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.blocking(self.audit_query_async(f))
+    }
+
+    pub async fn audit_query_async(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        both!(self, b => b.audit_query(f))
+    }
+
+    /// Delete audit records older than `before_ms`; returns how many.
+    pub fn audit_prune(&self, before_ms: i64) -> Result<usize> {
+        self.blocking(self.audit_prune_async(before_ms))
+    }
+
+    pub async fn audit_prune_async(&self, before_ms: i64) -> Result<usize> {
+        both!(self, b => b.audit_prune(before_ms))
+    }
+
+    /// Fire occurrence `fired_ms` of job `name` as `holder`, in one atomic step: true only
+    /// for the one process that gets it. The lease is taken if it is free, expired or
+    /// already `holder`'s, and only if this occurrence was not fired yet; it then lasts
+    /// until `expires_ms`.
+    pub async fn lease_fire(
+        &self,
+        name: &str,
+        holder: &str,
+        fired_ms: i64,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        both!(self, b => b.lease_fire(name, holder, fired_ms, expires_ms, now_ms))
+    }
+
+    /// Extend every lease `holder` has to `expires_ms`.
+    pub async fn lease_renew(&self, holder: &str, expires_ms: i64) -> Result<()> {
+        both!(self, b => b.lease_renew(holder, expires_ms))
+    }
+
+    /// Give up every lease of `holder` (a process that stops); what was fired stays
+    /// recorded, so no occurrence fires twice.
+    pub async fn lease_release(&self, holder: &str) -> Result<()> {
+        both!(self, b => b.lease_release(holder))
+    }
+
+    pub async fn leases(&self) -> Result<Vec<Lease>> {
+        both!(self, b => b.leases())
+    }
+
+    /// Record that process `p` is alive (its `heartbeat_ms` and `state`).
+    pub async fn heartbeat(&self, p: &ProcessInfo) -> Result<()> {
+        both!(self, b => b.heartbeat(p))
+    }
+
+    pub async fn processes(&self) -> Result<Vec<ProcessInfo>> {
+        both!(self, b => b.processes())
+    }
+
+    /// Keep a pending confirmation until `expires_ms` (and forget expired ones).
+    pub async fn confirmation_put(
+        &self,
+        token: &str,
+        user_id: &str,
+        body: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        both!(self, b => b.confirmation_put(token, user_id, body, expires_ms, now_ms))
+    }
+
+    /// Who may answer `token` (`None` if it expired or was answered).
+    pub async fn confirmation_owner(&self, token: &str, now_ms: i64) -> Result<Option<String>> {
+        both!(self, b => b.confirmation_owner(token, now_ms))
+    }
+
+    /// Take the pending confirmation `token` for `user_id`'s answer; it can be taken once,
+    /// by one process.
+    pub async fn confirmation_take(
+        &self,
+        token: &str,
+        user_id: &str,
+        now_ms: i64,
+    ) -> Result<Taken> {
+        both!(self, b => b.confirmation_take(token, user_id, now_ms))
+    }
+
+    /// Make `token` expire (a test hook).
+    pub async fn confirmation_expire(&self, token: &str) -> Result<()> {
+        both!(self, b => b.confirmation_expire(token))
+    }
+}
+
+/// This host process as leases and `chatops status` name it: `HOST:PID`.
+pub fn process_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| format!("{}:{}", hostname(), std::process::id()))
+}
+
+/// The machine's name (`localhost` if it cannot be read).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+static SHARDS: std::sync::RwLock<String> = std::sync::RwLock::new(String::new());
+
+/// What this process reports as its Discord shards (set by the Discord adapter).
+pub fn set_shards(shards: String) {
+    *SHARDS.write().unwrap_or_else(|e| e.into_inner()) = shards;
+}
+
+pub fn shards() -> String {
+    SHARDS.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_store_suite_passes_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(&dir.path().join("suite.db")).unwrap();
+        super::suite::run(&store).await;
+        let shared = super::Store::open(&dir.path().join("suite.db")).unwrap();
+        super::suite::run_two(&store, &shared).await;
+    }
+}
