@@ -300,7 +300,14 @@ impl Exit {
     }
 
     /// Write one audit row, its command line and detail redacted and cut.
-    pub fn audit(&self, store: &Store, mut entry: AuditEntry) {
+    pub fn audit(&self, store: &Store, entry: AuditEntry) {
+        if let Err(e) = store.audit(&self.audit_entry(entry)) {
+            tracing::error!("could not write the audit trail: {e}");
+        }
+    }
+
+    /// An audit row as it may be written: command line and detail redacted and cut.
+    pub fn audit_entry(&self, mut entry: AuditEntry) -> AuditEntry {
         entry.args = self.admin(&entry.args, MAX_LOG_BYTES);
         entry.command = self.admin(&entry.command, 200);
         entry.detail = self.admin(&entry.detail, MAX_TEXT_BYTES);
@@ -310,9 +317,7 @@ impl Exit {
             entry.capabilities = self.admin(&joined, MAX_LOG_BYTES);
         }
         drop(used);
-        if let Err(e) = store.audit(&entry) {
-            tracing::error!("could not write the audit trail: {e}");
-        }
+        entry
     }
 }
 

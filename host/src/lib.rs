@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod admin;
+pub mod audit_writer;
 pub mod bot;
 pub mod bundled;
 pub mod capabilities;

@@ -33,6 +33,10 @@ pub struct Dev {
     pub secrets: HashMap<String, String>,
     pub settings: BTreeMap<String, String>,
     pub with_bundled: bool,
+    /// The database file (default: in memory, nothing kept).
+    pub store: Option<PathBuf>,
+    /// The plugins' limits (default: [`config::Limits::default`]).
+    pub limits: Option<config::Limits>,
 }
 
 /// Read, parse and check a config file: the host's keys and every capability's section.
@@ -91,7 +95,7 @@ impl Bot {
                     "sqlite" => loaded.resolve(&loaded.config.host.store),
                     _ => loaded.resolve(Path::new("chatops.db")),
                 };
-                let runtime = Runtime::new()?.with_cache(&db.with_extension("cache"))?;
+                let runtime = Runtime::uncached()?.with_cache(&db.with_extension("cache"))?;
                 (
                     runtime,
                     store,
@@ -128,11 +132,12 @@ impl Bot {
     /// Start with plugin files given on the command line, granted only what `dev` says.
     pub async fn start_dev(dev: Dev) -> anyhow::Result<Arc<Bot>> {
         let runtime = Arc::new(Runtime::new()?);
-        let dispatcher = Arc::new(Dispatcher::new(
-            runtime,
-            Some(Arc::new(Store::in_memory()?)),
-            "!",
-        ));
+        let store = match &dev.store {
+            Some(path) => Store::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", path.display()))?,
+            None => Store::in_memory()?,
+        };
+        let dispatcher = Arc::new(Dispatcher::new(runtime, Some(Arc::new(store)), "!"));
         dispatcher.set_secrets(SecretStore::from_values(dev.secrets.clone()));
         let bot = Arc::new(Bot {
             dispatcher,
@@ -158,7 +163,7 @@ impl Bot {
         let Some(dev) = &self.dev else {
             return Ok(Default::default());
         };
-        let limits = config::Limits::default();
+        let limits = dev.limits.clone().unwrap_or_default();
         let settings = Arc::new(Settings::from_config(
             &dev.settings
                 .iter()

@@ -44,6 +44,7 @@ pub(super) fn dev_setup(
         secrets: values,
         settings: settings_map,
         with_bundled,
+        ..Dev::default()
     })
 }
 

@@ -50,15 +50,8 @@ pub enum Cmd {
         line: String,
         #[command(flatten)]
         who: As,
-        /// Grant outbound HTTP to this destination (scheme://host[:port][/path]); repeatable.
-        #[arg(long = "http", value_name = "URL")]
-        http: Vec<String>,
-        /// Grant a secret with this value; repeatable.
-        #[arg(long = "secret", value_name = "NAME=VALUE")]
-        secrets: Vec<String>,
-        /// A setting the plugin reads through wasi:config; repeatable.
-        #[arg(long = "setting", value_name = "KEY=VALUE")]
-        settings: Vec<String>,
+        #[command(flatten)]
+        grants: GrantArgs,
     },
     /// Fire a plugin's event handler by hand: `schedule NAME`, or `webhook PATH` with
     /// --header and --body. Uses the configured plugins, or --plugin files with --http,
@@ -139,15 +132,15 @@ pub enum Cmd {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
-    /// Measure instantiate+run time and memory of plugins inside one process.
+    /// Measure a chat command's real path in one process (latency, throughput, cold start,
+    /// memory, a fast command among slow ones) and print a table, or JSON.
     Bench {
-        /// Plugin file to measure (default: the bundled echo plugin).
+        /// Plugin file to measure beside the bundled ones (default: the bundled echo).
         plugin: Option<PathBuf>,
-        /// Command line to run.
-        #[arg(long, default_value = "echo hello")]
-        line: String,
-        #[arg(long, default_value_t = 2000)]
-        iterations: u32,
+        #[command(flatten)]
+        grants: GrantArgs,
+        #[command(flatten)]
+        opts: crate::cli_bench::BenchArgs,
     },
 }
 
@@ -243,6 +236,33 @@ impl As {
     }
 }
 
+/// What `invoke` and `bench` grant the plugin file they run.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GrantArgs {
+    /// Grant outbound HTTP to this destination (scheme://host[:port][/path]); repeatable.
+    #[arg(long = "http", value_name = "URL")]
+    pub http: Vec<String>,
+    /// Grant a secret with this value; repeatable.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    pub secrets: Vec<String>,
+    /// A setting the plugin reads through wasi:config; repeatable.
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+}
+
+impl GrantArgs {
+    /// The plugin files with these grants, and the bundled plugins if `with_bundled`.
+    pub fn dev(&self, plugins: Vec<PathBuf>, with_bundled: bool) -> Result<bot::Dev> {
+        dev::dev_setup(
+            plugins,
+            &self.http,
+            &self.secrets,
+            &self.settings,
+            with_bundled,
+        )
+    }
+}
+
 /// A plugin author's loop: try plugin files with fake grants, without a config.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DevArgs {
@@ -278,13 +298,8 @@ pub async fn main(cli: Cli) -> Result<()> {
             plugin,
             line,
             who,
-            http,
-            secrets,
-            settings,
-        } => {
-            let dev = dev::dev_setup(vec![plugin], &http, &secrets, &settings, false)?;
-            dev::invoke(dev, &line, who).await
-        }
+            grants,
+        } => dev::invoke(grants.dev(vec![plugin], false)?, &line, who).await,
         Cmd::Trigger {
             plugin,
             kind,
@@ -352,9 +367,12 @@ pub async fn main(cli: Cli) -> Result<()> {
         Cmd::New { name, dir, sdk } => crate::cli_new::new_plugin(&name, dir, sdk),
         Cmd::Bench {
             plugin,
-            line,
-            iterations,
-        } => crate::cli_bench::bench(plugin, &line, iterations).await,
+            grants,
+            opts,
+        } => {
+            let dev = grants.dev(plugin.into_iter().collect(), true)?;
+            crate::cli_bench::bench(dev, opts).await
+        }
     }
 }
 

@@ -102,6 +102,18 @@ impl Dispatcher {
         accept: bool,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
+        let r = self.confirm_unsynced(caller, token, accept, progress).await;
+        self.audit_durable().await;
+        r
+    }
+
+    async fn confirm_unsynced(
+        &self,
+        caller: &Caller,
+        token: &str,
+        accept: bool,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Response {
         let p =
             match self.confirmations.take(token, &caller.user.id) {
                 Ok(p) => p,

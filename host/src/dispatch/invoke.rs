@@ -212,7 +212,11 @@ impl Dispatcher {
                 if let Some(ran) = &ran {
                     ran.fill(&mut e);
                 }
-                exit.audit(store, e);
+                // Durable before the answer leaves: `dispatch` and `confirm` wait for it.
+                match &self.audit {
+                    Some(audit) => audit.submit(exit.audit_entry(e)),
+                    None => exit.audit(store, e),
+                }
             }
         }
         r

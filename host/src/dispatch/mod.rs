@@ -140,6 +140,8 @@ pub struct Dispatcher {
     registry: RwLock<Arc<Registry>>,
     secrets: RwLock<Arc<SecretStore>>,
     store: Option<Arc<Store>>,
+    /// Group commit of the audit rows (see `audit_writer`); `None` without a store.
+    audit: Option<crate::audit_writer::AuditWriter>,
     poster: RwLock<Option<Arc<dyn Poster>>>,
     admins: RwLock<Access>,
     confirmations: Confirmations,
@@ -158,6 +160,11 @@ impl Dispatcher {
             runtime,
             registry: RwLock::new(Arc::default()),
             secrets: RwLock::new(Arc::new(SecretStore::empty())),
+            audit: store.clone().and_then(|s| {
+                crate::audit_writer::AuditWriter::start(s)
+                    .map_err(|e| tracing::warn!("audit rows written one by one: {e}"))
+                    .ok()
+            }),
             store,
             poster: RwLock::new(None),
             admins: RwLock::new(Access::default()),
@@ -274,6 +281,24 @@ impl Dispatcher {
     /// Answer one request. Commands flagged `confirm` answer [`Kind::Confirm`] and run only
     /// when [`Dispatcher::confirm`] is called with the token by the same user.
     pub async fn dispatch(
+        &self,
+        caller: &Caller,
+        request: Request,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Response {
+        let r = self.dispatch_unsynced(caller, request, progress).await;
+        self.audit_durable().await;
+        r
+    }
+
+    /// Its audit row is on disk when the reply leaves: every answer waits for this.
+    async fn audit_durable(&self) {
+        if let Some(audit) = &self.audit {
+            audit.durable().await;
+        }
+    }
+
+    async fn dispatch_unsynced(
         &self,
         caller: &Caller,
         request: Request,

@@ -44,35 +44,10 @@ fn empty_info() -> PluginInfo {
 
 impl Runtime {
     fn compile(&self, bytes: &[u8], digest: &str) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.cache_dir else {
-            return Component::from_binary(&self.engine, bytes);
-        };
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        let path = dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
-        if path.is_file() {
-            // SAFETY: the file was written by `serialize` below for this digest and this
-            // engine configuration, in a directory only this user can write.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(
-                    "ignoring the unusable compiled cache {}: {e}",
-                    path.display()
-                ),
-            }
+        match &self.cache {
+            Some(cache) => Ok(cache.get_or_compile(&self.engine, bytes, digest)?.0),
+            None => Component::from_binary(&self.engine, bytes),
         }
-        let component = Component::from_binary(&self.engine, bytes)?;
-        if let Ok(compiled) = component.serialize() {
-            let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, compiled)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .is_err()
-            {
-                tracing::warn!("could not write the compiled cache {}", path.display());
-            }
-        }
-        Ok(component)
     }
 
     /// Compile and check a plugin, then ask it to describe itself (with nothing granted).

@@ -2,6 +2,7 @@
 //! `InstancePre`, and a fresh `Store` per invocation with its own memory, CPU and wall-time
 //! limits, so no state leaks between users and a runaway plugin stops alone.
 
+pub mod cache;
 mod load;
 mod state;
 pub mod validate;
@@ -24,6 +25,18 @@ use wasmtime_wasi::WasiCtxBuilder;
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Bytes of a plugin's stdout/stderr kept (the tail: where a panic message is).
 const CAPTURE_BYTES: usize = 16 * 1024;
+
+/// Sandboxes alive at once, all plugins together: the pooling allocator's slots. A plugin
+/// may run up to 1,000 commands at once (`max_concurrent`'s ceiling); past this many, a
+/// command waits for a slot rather than failing.
+const POOL_SLOTS: u32 = 1_100;
+/// The largest `memory_mb` a config may set: every memory slot can grow this far, and each
+/// plugin's own limit is enforced by its `MemoryLimiter`.
+const MAX_MEMORY_BYTES: usize = 4096 << 20;
+/// Bytes of a freed memory reset in place (only the pages it dirtied, found with
+/// `PAGEMAP_SCAN` on Linux 6.7+) instead of unmapped: a small plugin's whole working set,
+/// so the next command on that slot takes no page faults.
+const KEEP_RESIDENT: usize = 4 << 20;
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -107,7 +120,9 @@ pub struct Runtime {
     linker: Linker<HostState>,
     ticker_stop: Arc<AtomicBool>,
     /// Compiled code by digest, so a restart does not recompile (`None`: compile each time).
-    cache_dir: Option<std::path::PathBuf>,
+    cache: Option<cache::CodeCache>,
+    /// One permit per pool slot: a command past [`POOL_SLOTS`] waits here.
+    slots: tokio::sync::Semaphore,
 }
 
 impl Drop for Runtime {
@@ -117,11 +132,52 @@ impl Drop for Runtime {
 }
 
 impl Runtime {
+    /// The engine, with compiled code cached in [`cache::default_dir`] (if there is one).
     pub fn new() -> anyhow::Result<Self> {
+        let mut runtime = Self::uncached()?;
+        if let Some(dir) = cache::default_dir() {
+            match cache::CodeCache::open(&dir, &runtime.engine) {
+                Ok(c) => runtime.cache = Some(c),
+                Err(e) => tracing::warn!("compiling plugins without a cache: {e:#}"),
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// The engine configuration: sized for many short sandboxes, each a fresh instance.
+    fn config() -> Config {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        let engine = Engine::new(&config)?;
+        // A freed sandbox's memory, tables, instance and fiber stack go back to a pool and
+        // are reset in place, not unmapped and mapped again for the next command; memories
+        // start as copy-on-write images of the plugin's data.
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_SLOTS)
+            // A Rust plugin is 3 core instances, 1 memory and 2 tables; other toolchains
+            // (componentize-py, -js) link more modules into one component.
+            .total_core_instances(POOL_SLOTS * 8)
+            .total_memories(POOL_SLOTS * 2)
+            .total_tables(POOL_SLOTS * 8)
+            .total_stacks(POOL_SLOTS)
+            .max_memories_per_module(2)
+            .max_tables_per_module(4)
+            .table_elements(1 << 17)
+            .max_memory_size(MAX_MEMORY_BYTES)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        // CHATOPS_POOLING=0: map and unmap per call instead (to measure what the pool saves).
+        if std::env::var_os("CHATOPS_POOLING").is_none_or(|v| v != "0") {
+            config.allocation_strategy(pool);
+        }
+        config.memory_init_cow(true);
+        config
+    }
+
+    /// The engine, compiling every plugin it loads.
+    pub fn uncached() -> anyhow::Result<Self> {
+        let engine = Engine::new(&Self::config())?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -148,21 +204,21 @@ impl Runtime {
             engine,
             linker,
             ticker_stop,
-            cache_dir: None,
+            cache: None,
+            slots: tokio::sync::Semaphore::new(POOL_SLOTS as usize),
         })
     }
 
-    /// Keep compiled plugins in `dir` (created private to this user). Only this process
-    /// writes there: loading compiled code trusts the directory like the binary itself.
+    /// Keep compiled plugins in `dir` (created private to this user) instead. Only this
+    /// host writes there: see [`cache`] for what is checked before code is loaded.
     pub fn with_cache(mut self, dir: &std::path::Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        self.cache_dir = Some(dir.to_path_buf());
+        self.cache = Some(cache::CodeCache::open(dir, &self.engine)?);
         Ok(self)
+    }
+
+    /// Where compiled code is cached, if anywhere.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache.as_ref().map(|c| c.dir())
     }
 
     /// Run one call in a fresh sandbox.
@@ -175,6 +231,8 @@ impl Runtime {
         let limits = ctx.limits.clone();
         let name = ctx.plugin.clone();
         let exit = ctx.exit.clone();
+        // A pool slot, held until the store (declared after, so dropped before) is gone.
+        let _slot = self.slots.acquire().await.ok();
         let mut store = self.new_store(ctx);
         let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), async {
             let instance = plugin
