@@ -5,6 +5,7 @@
 mod admin;
 mod dev;
 mod plugins;
+mod status;
 mod trigger;
 
 use crate::bot::{self, Bot};
@@ -121,6 +122,13 @@ pub enum Cmd {
     Webhook(WebhookCmd),
     /// Show the audit trail: who ran what, where, and how it went.
     Audit(AuditArgs),
+    /// The host processes on this config's store: their shards, last heartbeat, and who
+    /// holds each schedule's lease.
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a new plugin project from the template.
     New {
         /// The plugin's name (a-z, 0-9, -, _).
@@ -364,6 +372,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         } => admin::settings(config, &plugin, key.as_deref(), value.as_deref(), unset).await,
         Cmd::Check => admin::check(config).await,
         Cmd::Audit(args) => admin::audit(config, args).await,
+        Cmd::Status { json } => status::status(config, json).await,
         Cmd::New { name, dir, sdk } => crate::cli_new::new_plugin(&name, dir, sdk),
         Cmd::Bench {
             plugin,
@@ -394,12 +403,25 @@ async fn run(config: Option<PathBuf>, who: As) -> Result<()> {
         bot.dispatcher
             .set_poster(Arc::new(crate::adapters::shell::PrintPost));
     }
-    let _triggers = start_triggers(&bot).await?;
+    let triggers = start_triggers(&bot).await?;
     match token {
         Some(token) => crate::adapters::discord::run(bot, config.as_deref(), token).await,
         None => {
             eprintln!("No Discord token (set DISCORD_TOKEN to connect): starting the local shell instead.");
-            crate::adapters::shell::run(bot, who.caller()).await
+            let mut shell = tokio::spawn(crate::adapters::shell::run(bot.clone(), who.caller()));
+            tokio::select! {
+                r = &mut shell => r?,
+                _ = crate::bot::drain::terminated() => {
+                    tracing::info!("SIGTERM: shutting down");
+                    bot.dispatcher.drain.drain(crate::bot::drain::DEFAULT_DEADLINE).await;
+                    shell.abort();
+                    // The leases are given up (and every answered command's audit row is
+                    // written) now: a read of stdin still pending would hold the runtime's
+                    // shutdown, so the process ends here.
+                    drop(triggers);
+                    std::process::exit(0)
+                }
+            }
         }
     }
 }

@@ -87,7 +87,7 @@ impl Dispatcher {
                     guild: caller.guild.clone(),
                 };
                 let token = invocation.id.clone();
-                self.confirmations.insert(
+                self.pend(
                     token.clone(),
                     Pending {
                         user_id: caller.user.id.clone(),
@@ -98,7 +98,7 @@ impl Dispatcher {
                         shown: shown.to_string(),
                         expires: Instant::now() + CONFIRM_TTL,
                     },
-                );
+                ).await;
                 let r = answer(
                     Kind::Confirm { token },
                     format!(

@@ -2,6 +2,9 @@
 //! the command again — the plugin's name and the digest the user was asked about, the
 //! invocation — never the plugin itself: on confirm the dispatcher looks the plugin up and
 //! checks access, approval and grants again, so a change in between is respected.
+//!
+//! With a store, pending confirmations live in it (as JSON), so a button shown by one host
+//! process can be answered through any other, or after a restart; each is taken once.
 
 use super::{parse, Caller, Dispatcher, Kind, Response};
 use crate::capabilities::ProgressSink;
@@ -81,15 +84,154 @@ impl Confirmations {
     }
 }
 
+/// A pending command as the store keeps it.
+fn encode(p: &Pending) -> String {
+    use crate::model::ArgValue;
+    use serde_json::json;
+    let inv = &p.invocation;
+    let args: Vec<_> = inv
+        .args
+        .iter()
+        .map(|a| {
+            let (kind, value) = match &a.value {
+                ArgValue::String(s) => ("string", json!(s)),
+                ArgValue::Integer(i) => ("integer", json!(i)),
+                ArgValue::Number(n) => ("number", json!(n)),
+                ArgValue::Boolean(b) => ("boolean", json!(b)),
+                ArgValue::User(s) => ("user", json!(s)),
+                ArgValue::Channel(s) => ("channel", json!(s)),
+                ArgValue::Role(s) => ("role", json!(s)),
+            };
+            json!({"name": a.name, "kind": kind, "value": value})
+        })
+        .collect();
+    json!({
+        "plugin": p.plugin, "digest": p.digest, "line": p.line, "shown": p.shown,
+        "id": inv.id, "command": inv.command, "subcommand": inv.subcommand, "args": args,
+        "user": {"id": inv.user.id, "name": inv.user.name, "roles": inv.user.roles},
+        "channel": inv.channel, "guild": inv.guild,
+    })
+    .to_string()
+}
+
+/// The pending command back from the store (`None` if it is not one this build wrote).
+fn decode(user_id: &str, body: &str) -> Option<Pending> {
+    use crate::model::{ArgValue, Argument, User};
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
+        v.as_array()?.iter().map(|x| x.as_str().map(str::to_string)).collect()
+    };
+    let mut args = Vec::new();
+    for a in v["args"].as_array()? {
+        let x = &a["value"];
+        let value = match a["kind"].as_str()? {
+            "string" => ArgValue::String(s(x)?),
+            "integer" => ArgValue::Integer(x.as_i64()?),
+            "number" => ArgValue::Number(x.as_f64()?),
+            "boolean" => ArgValue::Boolean(x.as_bool()?),
+            "user" => ArgValue::User(s(x)?),
+            "channel" => ArgValue::Channel(s(x)?),
+            "role" => ArgValue::Role(s(x)?),
+            _ => return None,
+        };
+        args.push(Argument {
+            name: s(&a["name"])?,
+            value,
+        });
+    }
+    Some(Pending {
+        user_id: user_id.to_string(),
+        plugin: s(&v["plugin"])?,
+        digest: s(&v["digest"])?,
+        line: s(&v["line"])?,
+        shown: s(&v["shown"])?,
+        invocation: Invocation {
+            id: s(&v["id"])?,
+            command: s(&v["command"])?,
+            subcommand: strings(&v["subcommand"])?,
+            args,
+            user: User {
+                id: s(&v["user"]["id"])?,
+                name: s(&v["user"]["name"])?,
+                roles: strings(&v["user"]["roles"])?,
+            },
+            channel: s(&v["channel"])?,
+            guild: s(&v["guild"]),
+        },
+        // The store checked it had not expired.
+        expires: Instant::now() + CONFIRM_TTL,
+    })
+}
+
 impl Dispatcher {
+    /// Keep `p` until it is answered or expires: in the store when there is one, so any
+    /// host process on it can take the answer.
+    pub(super) async fn pend(&self, token: String, p: Pending) {
+        if let Some(store) = self.store() {
+            let now = crate::store::now_ms();
+            let left = p.expires.saturating_duration_since(Instant::now());
+            let expires = now + left.as_millis() as i64;
+            match store
+                .confirmation_put(&token, &p.user_id, &encode(&p), expires, now)
+                .await
+            {
+                Ok(()) => return,
+                // Kept here instead: this process can still take the answer.
+                Err(e) => tracing::error!("could not keep a pending confirmation in the store: {e}"),
+            }
+        }
+        self.confirmations.insert(token, p);
+    }
+
     /// Who may answer a pending confirmation (`None` if it expired or was answered).
-    pub fn confirmation_owner(&self, token: &str) -> Option<String> {
-        self.confirmations.owner(token)
+    pub async fn confirmation_owner(&self, token: &str) -> Option<String> {
+        if let Some(owner) = self.confirmations.owner(token) {
+            return Some(owner);
+        }
+        let store = self.store()?;
+        match store.confirmation_owner(token, crate::store::now_ms()).await {
+            Ok(owner) => owner,
+            Err(e) => {
+                tracing::error!("could not read a pending confirmation from the store: {e}");
+                None
+            }
+        }
     }
 
     /// Make a pending confirmation expire now (for tests of expiry).
     pub fn expire_confirmation(&self, token: &str) {
-        self.confirmations.expire(token)
+        self.confirmations.expire(token);
+        if let Some(store) = self.store() {
+            if let Err(e) = store.blocking(store.confirmation_expire(token)) {
+                tracing::error!("could not expire a pending confirmation: {e}");
+            }
+        }
+    }
+
+    async fn take_confirmation(&self, token: &str, user_id: &str) -> Result<Pending, Refused> {
+        match self.confirmations.take(token, user_id) {
+            Err(Refused::Gone) => {}
+            other => return other,
+        }
+        let Some(store) = self.store() else {
+            return Err(Refused::Gone);
+        };
+        match store
+            .confirmation_take(token, user_id, crate::store::now_ms())
+            .await
+        {
+            Ok(crate::store::Taken::Body(body)) => decode(user_id, &body).ok_or_else(|| {
+                tracing::error!("a pending confirmation in the store could not be read back");
+                Refused::Gone
+            }),
+            Ok(crate::store::Taken::NotYours) => Err(Refused::NotYours),
+            Ok(crate::store::Taken::Gone) => Err(Refused::Gone),
+            Err(e) => {
+                tracing::error!("could not take a pending confirmation from the store: {e}");
+                Err(Refused::Gone)
+            }
+        }
     }
 
     /// The answer to a Confirm/Cancel press. Only the user who asked can answer, and the
@@ -102,7 +244,14 @@ impl Dispatcher {
         accept: bool,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
-        let r = self.confirm_unsynced(caller, token, accept, progress).await;
+        let Some(_in_flight) = self.drain.enter() else {
+            // The confirmation stays pending: it can be answered once the bot is back.
+            return self.answer(Response::new(Kind::Failed, crate::bot::drain::REFUSED));
+        };
+        let r = tokio::select! {
+            r = self.confirm_unsynced(caller, token, accept, progress) => r,
+            _ = self.drain.cut() => self.answer(Response::new(Kind::Failed, crate::bot::drain::CUT)),
+        };
         self.audit_durable().await;
         r
     }
@@ -115,7 +264,7 @@ impl Dispatcher {
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
         let p =
-            match self.confirmations.take(token, &caller.user.id) {
+            match self.take_confirmation(token, &caller.user.id).await {
                 Ok(p) => p,
                 Err(Refused::NotYours) => {
                     return self.answer(Response::new(

@@ -156,6 +156,8 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(runtime: Arc<Runtime>, store: Option<Arc<Store>>, prefix: &str) -> Self {
+    /// Commands in flight, and whether the host is shutting down (see `bot::drain`).
+    pub drain: crate::bot::drain::Drain,
         Dispatcher {
             runtime,
             registry: RwLock::new(Arc::default()),
@@ -178,6 +180,7 @@ impl Dispatcher {
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
+            drain: Default::default(),
         &self.runtime
     }
     pub fn prefix(&self) -> &str {
@@ -286,7 +289,13 @@ impl Dispatcher {
         request: Request,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
-        let r = self.dispatch_unsynced(caller, request, progress).await;
+        let Some(_in_flight) = self.drain.enter() else {
+            return self.answer(Response::new(Kind::Failed, crate::bot::drain::REFUSED));
+        };
+        let r = tokio::select! {
+            r = self.dispatch_unsynced(caller, request, progress) => r,
+            _ = self.drain.cut() => self.answer(Response::new(Kind::Failed, crate::bot::drain::CUT)),
+        };
         self.audit_durable().await;
         r
     }
@@ -399,7 +408,7 @@ impl Dispatcher {
                 "{question} Confirm to run it (only {} can).",
                 caller.user.name
             );
-            self.confirmations.insert(
+            self.pend(
                 token.clone(),
                 Pending {
                     user_id: caller.user.id.clone(),
@@ -410,7 +419,7 @@ impl Dispatcher {
                     shown: shown.clone(),
                     expires: Instant::now() + CONFIRM_TTL,
                 },
-            );
+            ).await;
             // The question may be the plugin's own text: it leaves through the plugin's exit.
             let exit = self.exit_for(&plugin, &name, Arc::new(crate::exit::NoProgress));
             let r = Response::new(Kind::Confirm { token }, text);

@@ -393,7 +393,7 @@ mod tests {
             .unwrap();
         }
         let store = Sqlite::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let old = store
             .audit_query(&AuditFilter {
                 limit: 10,

@@ -35,9 +35,13 @@ pub async fn start(
         ),
         None => (None, chrono_tz::Tz::UTC),
     };
+    let lease = loaded
+        .and_then(|l| l.config.host.lease_seconds)
+        .map(|s| std::time::Duration::from_secs(u64::from(s.max(1))))
+        .unwrap_or(schedule::DEFAULT_LEASE);
     Ok(Triggers {
         webhooks,
-        _clock: schedule::start(dispatcher, tz),
+        _clock: schedule::start_with_lease(dispatcher, tz, lease),
     })
 }
 

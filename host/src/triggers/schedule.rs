@@ -4,10 +4,17 @@
 //! `[host] timezone` (UTC if unset). A run still going when the next is due is skipped and
 //! logged, never stacked; a failing run is logged and the next fires as usual; runs missed
 //! while the host was down are not replayed.
+//!
+//! Several host processes on one store fire each occurrence once: a process takes the
+//! schedule's lease in the store as it fires (one atomic statement, see
+//! [`crate::store::Store::lease_fire`]), keeps it while it renews it, and a process that
+//! stops gives its leases up; one that dies loses them when they expire
+//! (`[host] lease_seconds`), and another fires the schedule from its next time on.
 
 use crate::dispatch::{Dispatcher, LoadedPlugin};
 use crate::model::Capability;
 use crate::runtime::validate::parse_cron;
+use crate::store::{ProcessInfo, Store};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -110,37 +117,109 @@ pub fn timezone(name: Option<&str>) -> Result<Tz, String> {
     }
 }
 
-/// The running clock; dropping it stops the schedules.
+/// How long a lease lasts unless `[host] lease_seconds` says otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// The running clock; dropping it stops the schedules and gives up this process's leases.
 pub struct Clock {
     task: tokio::task::JoinHandle<()>,
+    holder: String,
+    started_ms: i64,
+    store: Option<Arc<Store>>,
+}
+
+/// This process as `chatops status` shows it.
+fn process(holder: &str, started_ms: i64, now_ms: i64, state: &str) -> ProcessInfo {
+    ProcessInfo {
+        id: holder.to_string(),
+        host: crate::store::hostname(),
+        pid: std::process::id() as i64,
+        shards: crate::store::shards(),
+        started_ms,
+        heartbeat_ms: now_ms,
+        state: state.to_string(),
+    }
+}
+
+impl Clock {
+    /// The name this clock holds leases under.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
 }
 
 impl Drop for Clock {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(store) = self.store.take() {
+            let holder = self.holder.clone();
+            if let Err(e) = store.blocking(store.lease_release(&holder)) {
+                tracing::warn!("could not give up the schedule leases of {holder}: {e}");
+            }
+            let now = crate::store::now_ms();
+            let stopped = process(&holder, self.started_ms, now, "stopped");
+            if let Err(e) = store.blocking(store.heartbeat(&stopped)) {
+                tracing::warn!("could not record that {holder} stopped: {e}");
+            }
+        }
+    }
+}
+
+/// A name for each clock: this process (`HOST:PID`), and a number after the first.
+fn holder_name() -> String {
+    static CLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CLOCKS.fetch_add(1, Ordering::SeqCst);
+    let me = crate::store::process_id();
+    if n == 0 {
+        me.to_string()
+    } else {
+        format!("{me}/{n}")
     }
 }
 
 /// Fire every enabled schedule of the running plugins when it is due. The set is read at
 /// each tick, so reloads, grants and revocations apply at once.
 pub fn start(dispatcher: Arc<Dispatcher>, tz: Tz) -> Clock {
+    start_with_lease(dispatcher, tz, DEFAULT_LEASE)
+}
+
+/// [`start`], with leases lasting `lease` (renewed every third of it).
+pub fn start_with_lease(dispatcher: Arc<Dispatcher>, tz: Tz, lease: Duration) -> Clock {
+    let holder = holder_name();
+    let store = dispatcher.store().cloned();
+    let me = holder.clone();
+    let leases = store.clone();
     let task = tokio::spawn(async move {
         let mut running: HashMap<(String, String), Arc<AtomicBool>> = HashMap::new();
         let mut last = Utc::now();
+        let lease_ms = lease.as_millis() as i64;
+        let started_ms = last.timestamp_millis();
+        let mut renew_at = last;
         loop {
             tokio::time::sleep(TICK).await;
             let now = Utc::now();
+            let now_ms = now.timestamp_millis();
+            if let (Some(store), true) = (&leases, now >= renew_at) {
+                if let Err(e) = store.lease_renew(&me, now_ms + lease_ms).await {
+                    tracing::warn!("could not renew the schedule leases: {e}");
+                }
+                if let Err(e) = store
+                    .heartbeat(&process(&me, started_ms, now_ms, "running"))
+                    .await
+                {
+                    tracing::warn!("could not record this process's heartbeat: {e}");
+                }
+                renew_at = now + lease / 3;
+            }
             for e in entries(&dispatcher).into_iter().filter(|e| e.off.is_none()) {
-                let due = match next_after(&e.cron, last, tz) {
-                    Ok(t) => t <= now,
+                let occurrence = match next_after(&e.cron, last, tz) {
+                    Ok(t) if t <= now => t,
+                    Ok(_) => continue,
                     Err(why) => {
                         tracing::warn!(plugin = %e.plugin, "schedule `{}`: {why}", e.name);
-                        false
+                        continue;
                     }
                 };
-                if !due {
-                    continue;
-                }
                 let busy = running
                     .entry((e.plugin.clone(), e.name.clone()))
                     .or_default()
@@ -148,6 +227,26 @@ pub fn start(dispatcher: Arc<Dispatcher>, tz: Tz) -> Clock {
                 if busy.swap(true, Ordering::SeqCst) {
                     tracing::warn!(plugin = %e.plugin, "schedule `{}` is due but its previous run is still going; skipped this run", e.name);
                     continue;
+                }
+                if let Some(store) = &leases {
+                    let name = format!("schedule {}/{}", e.plugin, e.name);
+                    let fired_ms = occurrence.timestamp_millis();
+                    match store
+                        .lease_fire(&name, &me, fired_ms, now_ms + lease_ms, now_ms)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Another process holds it, or fired this occurrence already.
+                            busy.store(false, Ordering::SeqCst);
+                            continue;
+                        }
+                        Err(err) => {
+                            tracing::warn!(plugin = %e.plugin, "schedule `{}` not fired: the store did not answer ({err}), and without its lease another process might fire it too", e.name);
+                            busy.store(false, Ordering::SeqCst);
+                            continue;
+                        }
+                    }
                 }
                 let d = dispatcher.clone();
                 tokio::spawn(async move {
@@ -164,7 +263,12 @@ pub fn start(dispatcher: Arc<Dispatcher>, tz: Tz) -> Clock {
             last = now;
         }
     });
-    Clock { task }
+    Clock {
+        task,
+        holder,
+        started_ms: crate::store::now_ms(),
+        store,
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct Connect {
     pub retry_max: Duration,
     /// How long one try may take before it counts as unreachable.
     pub try_timeout: Duration,
+    /// The gateway shards this process runs (`start..end` of `total`); all if `None`.
+    pub shards: Option<(std::ops::Range<u32>, u32)>,
 }
 
 impl Default for Connect {
@@ -35,6 +37,7 @@ impl Default for Connect {
             retry_first: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             try_timeout: Duration::from_secs(20),
+            shards: None,
         }
     }
 }

@@ -99,18 +99,26 @@ pub async fn run(bot: Arc<Bot>, config: Option<&Path>, token: String) -> anyhow:
         config_path: config
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| crate::config::DEFAULT_PATH.into()),
+        shards: match &d.shards {
+            Some(s) => Some((s.range().map_err(anyhow::Error::msg)?, s.total)),
+            None => None,
+        },
         ..Connect::default()
     };
     let settings = Settings::from_config(&d, token)?;
+    let dispatcher = bot.dispatcher.clone();
     let mut running = tokio::select! {
         r = start_with(bot, settings, connect) => r?,
-        _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = crate::bot::drain::shutdown_signal() => return Ok(()),
     };
     let manager = running.shard_manager.clone();
     tokio::select! {
         r = &mut running.task => running.outcome(r),
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("shutting down");
+        signal = crate::bot::drain::shutdown_signal() => {
+            // Running commands finish (or are answered that the bot is restarting) while
+            // the gateway is still up to deliver their replies.
+            tracing::info!("{signal}: shutting down");
+            dispatcher.drain.drain(crate::bot::drain::DEFAULT_DEADLINE).await;
             manager.shutdown_all().await;
             Ok(())
         }
@@ -186,6 +194,7 @@ pub async fn start_with(
         bot,
         settings: Arc::new(settings),
         watching: AtomicBool::new(false),
+        registers: connect.shards.as_ref().is_none_or(|(r, _)| r.start == 0),
     };
     tracing::info!(user = %me.name, "Discord accepted the bot token; connecting to the gateway");
     let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
@@ -193,7 +202,16 @@ pub async fn start_with(
         .await?;
     let shard_manager = client.shard_manager.clone();
     let http = client.http.clone();
-    let task = tokio::spawn(async move { client.start().await });
+    let task = match connect.shards.clone() {
+        Some((range, total)) => {
+            crate::store::set_shards(format!("{}..{} of {total}", range.start, range.end));
+            tracing::info!("running shards {}..{} of {total}", range.start, range.end);
+            // serenity counts the range's end as included.
+            let last = range.end - 1;
+            tokio::spawn(async move { client.start_shard_range(range.start..last, total).await })
+        }
+        None => tokio::spawn(async move { client.start().await }),
+    };
     Ok(Running {
         shard_manager,
         http,
@@ -233,6 +251,8 @@ struct Handler {
     bot: Arc<Bot>,
     settings: Arc<Settings>,
     watching: AtomicBool,
+    /// This process runs shard 0 (or all shards): it registers the slash commands.
+    registers: bool,
 }
 
 /// Log a failed REST call with what was being done; never propagate it.
@@ -310,7 +330,12 @@ impl EventHandler for Handler {
         self.bot
             .dispatcher
             .set_poster(Arc::new(Poster(ctx.http.clone())));
-        register(&ctx.http, &self.bot, &self.settings).await;
+        // Commands are registered once for the bot, by the process that runs shard 0 (its
+        // other shards and processes only answer).
+        let registers = self.registers;
+        if registers && ready.shard.is_none_or(|s| s.id.0 == 0) {
+            register(&ctx.http, &self.bot, &self.settings).await;
+        }
         if self.watching.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -322,7 +347,9 @@ impl EventHandler for Handler {
             while let Some(change) = rx.recv().await {
                 tracing::info!("{change}");
                 while rx.try_recv().is_ok() {}
-                register(&http, &bot, &settings).await;
+                if registers {
+                    register(&http, &bot, &settings).await;
+                }
             }
         });
     }
@@ -417,7 +444,7 @@ impl Handler {
                     .ephemeral(true),
             )
         };
-        match self.bot.dispatcher.confirmation_owner(&token) {
+        match self.bot.dispatcher.confirmation_owner(&token).await {
             None => {
                 let r = c.create_response(&ctx.http, private("This confirmation has expired or was already answered; run the command again.")).await;
                 report("answering an expired confirmation", r);
