@@ -18,6 +18,7 @@ pub mod config;
 pub mod dispatch;
 pub mod exit;
 pub mod model;
+pub mod render;
 pub mod runtime;
 pub mod store;
 pub mod triggers;

@@ -18,11 +18,159 @@ pub mod bindings {
     });
 }
 
-pub use bindings::chatops::plugin::types::{
-    ArgValue, Argument, Capability, CapabilityRequest, Command, CommandError, CommandOption, Event,
-    Invocation, OptionChoice, OptionKind, PluginInfo, Post, Reply, ScheduleSpec, User,
-    WebhookRequest,
+/// `chatops:plugin@0.2.0` (`wit/v0.2/plugin.wit`): its types are the host's model; a 0.1
+/// plugin's are adapted to them (`runtime::v0_1`).
+pub mod bindings_v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.2",
+        world: "chatops:plugin/plugin@0.2.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        require_store_data_send: true,
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+        additional_derives: [serde::Serialize, PartialEq],
+    });
+}
+
+pub use bindings_v0_2::chatops::plugin::model::{
+    Action, ActionRow, ArgValue, Argument, Attachment, AutocompleteRequest, ButtonStyle,
+    Capability, CapabilityRequest, ChannelKind, Command, CommandError, CommandOption,
+    Component, ComponentPress, Embed, EmbedField, Event, Invocation, LinkButton, Message,
+    OptionChoice, OptionKind, PluginInfo, Post, PressResult, Reply, ScheduleSpec, SelectMenu,
+    SelectOption, Subcommand, SubcommandGroup, User, WebhookRequest,
 };
+pub use bindings_v0_2::chatops::plugin::model::Button;
+
+impl Reply {
+    /// A reply of text only.
+    pub fn text(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            ephemeral: false,
+            embeds: vec![],
+            attachments: vec![],
+            components: vec![],
+        }
+    }
+}
+
+impl Message {
+    /// A message of text only.
+    pub fn text(text: impl Into<String>) -> Message {
+        Message {
+            text: text.into(),
+            embeds: vec![],
+            attachments: vec![],
+            components: vec![],
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand at `path` ([] is the command itself): its options and whether it
+    /// must be confirmed.
+    pub fn at(&self, path: &[String]) -> Option<(Vec<CommandOption>, bool)> {
+        match path {
+            [] if self.subcommands.is_empty() && self.groups.is_empty() => {
+                Some((self.options.clone(), self.confirm))
+            }
+            [sub] => self
+                .subcommands
+                .iter()
+                .find(|s| &s.name == sub)
+                .map(|s| (s.options.clone(), self.confirm || s.confirm)),
+            [group, sub] => self
+                .groups
+                .iter()
+                .find(|g| &g.name == group)
+                .and_then(|g| g.subcommands.iter().find(|s| &s.name == sub))
+                .map(|s| (s.options.clone(), self.confirm || s.confirm)),
+            _ => None,
+        }
+    }
+
+    /// The subcommand at `path` as a command of its own (named `incident open`, with the
+    /// subcommand's options and description), for parsing, checking and usage.
+    pub fn sub(&self, path: &[String]) -> Option<Command> {
+        if path.is_empty() {
+            return self.at(path).map(|_| self.clone());
+        }
+        let (options, confirm) = self.at(path)?;
+        let description = self
+            .paths()
+            .into_iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+        let mut name = self.name.clone();
+        for p in path {
+            name.push(' ');
+            name.push_str(p);
+        }
+        Some(Command {
+            name,
+            description,
+            options,
+            subcommands: vec![],
+            groups: vec![],
+            confirm,
+        })
+    }
+
+    /// The subcommand named by the first words of a text command (`open …`, `note add …`):
+    /// its path and how many words name it. An error lists what there is.
+    pub fn resolve(&self, words: &[String]) -> Result<(Vec<String>, usize), String> {
+        if !self.has_subcommands() {
+            return Ok((vec![], 0));
+        }
+        let names: Vec<String> = self.paths().into_iter().map(|(p, _)| p.join(" ")).collect();
+        let missing = || {
+            format!(
+                "`{}` needs a subcommand: {}",
+                self.name,
+                names.join(", ")
+            )
+        };
+        let first = words.first().map(|w| w.to_ascii_lowercase()).ok_or_else(missing)?;
+        if self.subcommands.iter().any(|s| s.name == first) {
+            return Ok((vec![first], 1));
+        }
+        if let Some(g) = self.groups.iter().find(|g| g.name == first) {
+            let second = words.get(1).map(|w| w.to_ascii_lowercase());
+            if let Some(sub) = second.filter(|s| g.subcommands.iter().any(|c| &c.name == s)) {
+                return Ok((vec![first, sub], 2));
+            }
+        }
+        Err(format!("`{first}` is not a subcommand of it; {}", missing()))
+    }
+
+    /// Whether the command is only a parent of subcommands.
+    pub fn has_subcommands(&self) -> bool {
+        !self.subcommands.is_empty() || !self.groups.is_empty()
+    }
+
+    /// Every path to something that runs: [] or each subcommand, with its description.
+    pub fn paths(&self) -> Vec<(Vec<String>, String)> {
+        if !self.has_subcommands() {
+            return vec![(vec![], self.description.clone())];
+        }
+        let mut out: Vec<(Vec<String>, String)> = self
+            .subcommands
+            .iter()
+            .map(|s| (vec![s.name.clone()], s.description.clone()))
+            .collect();
+        for g in &self.groups {
+            for s in &g.subcommands {
+                out.push((vec![g.name.clone(), s.name.clone()], s.description.clone()));
+            }
+        }
+        out
+    }
+}
 
 impl OptionKind {
     pub fn label(&self) -> &'static str {
@@ -87,6 +235,13 @@ pub const SETTINGS_FUNCTION: &str = "settings";
 /// The optional export that asks for a confirmation depending on the arguments.
 pub const CONFIRMATION_INTERFACE: &str = "chatops:plugin/confirmation@0.1.0";
 pub const CONFIRMATION_FUNCTION: &str = "needs-confirmation";
+/// The same optional exports in 0.2, and the 0.2-only ones.
+pub const SETTINGS_INTERFACE_V0_2: &str = "chatops:plugin/settings@0.2.0";
+pub const CONFIRMATION_INTERFACE_V0_2: &str = "chatops:plugin/confirmation@0.2.0";
+pub const COMPONENTS_INTERFACE: &str = "chatops:plugin/components@0.2.0";
+pub const COMPONENTS_FUNCTION: &str = "on-component";
+pub const AUTOCOMPLETE_INTERFACE: &str = "chatops:plugin/autocomplete@0.2.0";
+pub const AUTOCOMPLETE_FUNCTION: &str = "complete";
 
 impl ArgValue {
     /// How the value is written on a command line (quoted when it has spaces).

@@ -221,6 +221,12 @@ fn text_command() -> Command {
         kind,
         required: false,
         choices: vec![],
+        min_value: None,
+        max_value: None,
+        min_length: None,
+        max_length: None,
+        channel_kinds: vec![],
+        autocomplete: false,
     };
     Command {
         name: "note".into(),
@@ -230,6 +236,8 @@ fn text_command() -> Command {
             opt("count", OptionKind::Integer),
             opt("body", OptionKind::String),
         ],
+        subcommands: vec![],
+        groups: vec![],
         confirm: false,
     }
 }

@@ -13,7 +13,7 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 pub const MAX_KEYS: usize = 10_000;
 
 /// The plugin's namespace in the host's store, seen from one sandbox.
-pub struct KvView<'a>(&'a CallContext);
+pub struct KvView<'a>(pub(crate) &'a CallContext);
 
 struct HasKv;
 impl HasData for HasKv {

@@ -7,7 +7,7 @@ use wasmtime::component::{HasData, Linker};
 
 pub const INTERFACES: &[&str] = &["chatops:plugin/log"];
 
-pub struct LogView<'a>(&'a CallContext);
+pub struct LogView<'a>(pub(crate) &'a CallContext);
 
 struct HasLog;
 impl HasData for HasLog {

@@ -139,7 +139,7 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, String>, SecretsFile
     })
 }
 
-pub struct SecretsView<'a>(&'a CallContext);
+pub struct SecretsView<'a>(pub(crate) &'a CallContext);
 
 struct HasSecrets;
 impl HasData for HasSecrets {

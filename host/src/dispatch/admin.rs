@@ -75,6 +75,7 @@ impl Dispatcher {
                 let invocation = Invocation {
                     id: self.next_id(),
                     command: ADMIN_COMMAND.to_string(),
+                    subcommand: vec![],
                     args: action
                         .into_iter()
                         .map(|w| Argument {

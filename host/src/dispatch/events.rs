@@ -132,7 +132,7 @@ impl Dispatcher {
         };
         let (mut posted, mut undelivered) = (0, 0);
         for post in posts {
-            match chat::post(&ctx, &post.channel, &post.text).await {
+            match chat::post(&ctx, &post.channel, &crate::render::plain(&post.message)).await {
                 Ok(()) => posted += 1,
                 // Refused by its grant: the notice tells the admin; a retry would not help.
                 Err(crate::model::bindings::chatops::plugin::chat::ChatError::NotGranted(_)) => {}

@@ -7,6 +7,11 @@ use crate::model::{Command, OptionKind, PluginInfo};
 /// `deploy <service> <env> [canary]`
 pub fn usage(prefix: &str, cmd: &Command) -> String {
     let mut s = format!("{prefix}{}", cmd.name);
+    if cmd.has_subcommands() {
+        let subs: Vec<String> = cmd.paths().into_iter().map(|(p, _)| p.join(" ")).collect();
+        s.push_str(&format!(" <{}>", subs.join("|")));
+        return s;
+    }
     for o in &cmd.options {
         if o.required {
             s.push_str(&format!(" <{}>", o.name));
@@ -31,7 +36,12 @@ pub fn overview(prefix: &str, plugins: &[&PluginInfo], disabled: &[(String, Stri
                 continue;
             }
             out.push_str(&format!("\n**{}** — {}\n", p.name, p.description));
-            for c in &p.commands {
+            for c in p
+                .commands
+                .iter()
+                .flat_map(|c| c.paths().into_iter().filter_map(|(p, _)| c.sub(&p)))
+            {
+                let c = &c;
                 let mark = if c.confirm {
                     " (asks for confirmation)"
                 } else {
@@ -60,6 +70,14 @@ pub fn command(prefix: &str, plugin: &PluginInfo, cmd: &Command) -> String {
     out.push_str(&format!("from plugin {} {}\n", plugin.name, plugin.version));
     if cmd.confirm {
         out.push_str("Dangerous: you will be asked to confirm before it runs.\n");
+    }
+    if cmd.has_subcommands() {
+        out.push_str("Subcommands:\n");
+        for (path, _) in cmd.paths() {
+            if let Some(sub) = cmd.sub(&path) {
+                out.push_str(&format!("  `{}` — {}\n", usage(prefix, &sub), sub.description));
+            }
+        }
     }
     if !cmd.options.is_empty() {
         out.push_str("Options (in order, or as name=value):\n");

@@ -105,6 +105,8 @@ impl Dispatcher {
                         name: command.clone(),
                         description: String::new(),
                         options: vec![],
+                        subcommands: vec![],
+                        groups: vec![],
                         confirm: false,
                     });
                 self.usage_error_as(shown, &cmd, &m)

@@ -74,6 +74,10 @@ pub struct Response {
     pub ephemeral: bool,
     /// For the admin: refusals and redactions during the command, each with its fix.
     pub notices: Vec<String>,
+    /// Embeds, files and components beside the text (contract 0.2), through the exit.
+    pub rich: crate::render::Rich,
+    /// After a button press: replace the message the button is on instead of answering.
+    pub edit: bool,
 }
 
 impl Response {
@@ -84,6 +88,8 @@ impl Response {
             text: text.into(),
             ephemeral,
             notices: Vec::new(),
+            rich: Default::default(),
+            edit: false,
         }
     }
     pub fn is_error(&self) -> bool {
@@ -150,14 +156,14 @@ pub struct Dispatcher {
     admin: RwLock<Option<Arc<dyn ChatAdmin>>>,
     /// Commands running per plugin, against `max_concurrent`.
     running: Arc<Mutex<HashMap<String, u32>>>,
+    /// Commands in flight, and whether the host is shutting down (see `bot::drain`).
+    pub drain: crate::bot::drain::Drain,
     prefix: String,
     counter: AtomicU64,
 }
 
 impl Dispatcher {
     pub fn new(runtime: Arc<Runtime>, store: Option<Arc<Store>>, prefix: &str) -> Self {
-    /// Commands in flight, and whether the host is shutting down (see `bot::drain`).
-    pub drain: crate::bot::drain::Drain,
         Dispatcher {
             runtime,
             registry: RwLock::new(Arc::default()),
@@ -174,13 +180,13 @@ impl Dispatcher {
             cooldowns: access::Cooldowns::default(),
             admin: RwLock::new(None),
             running: Arc::default(),
+            drain: Default::default(),
             prefix: prefix.to_string(),
             counter: AtomicU64::new(0),
         }
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
-            drain: Default::default(),
         &self.runtime
     }
     pub fn prefix(&self) -> &str {
@@ -318,7 +324,7 @@ impl Dispatcher {
             Request::Text(_) => self.prefix.clone(),
             Request::Command { .. } => "/".to_string(),
         };
-        let (name, args, line) = match request {
+        let (name, path, args, line) = match request {
             Request::Text(line) => {
                 let words = match parse::tokenize(&line) {
                     Ok(w) => w,
@@ -340,9 +346,15 @@ impl Dispatcher {
                 let Some((_, cmd)) = self.registry().command(&name) else {
                     return self.unknown_as(&shown, &name);
                 };
-                match parse::arguments(&cmd, rest) {
-                    Ok(args) => (name, args, line),
+                // `incident open …`: the first words name the subcommand.
+                let (path, used) = match cmd.resolve(rest) {
+                    Ok(r) => r,
                     Err(e) => return self.answer(self.usage_error_as(&shown, &cmd, &e)),
+                };
+                let sub = cmd.sub(&path).unwrap_or(cmd);
+                match parse::arguments(&sub, &rest[used..]) {
+                    Ok(args) => (name, path, args, line),
+                    Err(e) => return self.answer(self.usage_error_as(&shown, &sub, &e)),
                 }
             }
             Request::Command { name, args } => {
@@ -362,12 +374,27 @@ impl Dispatcher {
                         )),
                     };
                 }
-                let line = command_line(&name, &args);
-                (name, args, line)
+                // A subcommand comes as `incident open` (adapters join the path).
+                let mut words = name.split_whitespace().map(str::to_string);
+                let name = words.next().unwrap_or_default();
+                let path: Vec<String> = words.collect();
+                let mut full = name.clone();
+                for p in &path {
+                    full.push(' ');
+                    full.push_str(p);
+                }
+                let line = command_line(&full, &args);
+                (name, path, args, line)
             }
         };
         let Some((plugin, cmd)) = self.registry().command(&name) else {
             return self.unknown_as(&shown, &name);
+        };
+        let Some(cmd) = cmd.sub(&path) else {
+            let e = cmd.resolve(&path).err().unwrap_or_else(|| {
+                format!("`{}` needs a subcommand", cmd.name)
+            });
+            return self.answer(self.usage_error_as(&shown, &cmd, &e));
         };
         if let Err(e) = parse::check(&cmd, &args) {
             return self.answer(self.usage_error_as(&shown, &cmd, &e));
@@ -375,6 +402,7 @@ impl Dispatcher {
         let invocation = Invocation {
             id: self.next_id(),
             command: name.clone(),
+            subcommand: path,
             args,
             user: caller.user.clone(),
             channel: caller.channel.clone(),

@@ -126,6 +126,7 @@ pub fn check(cmd: &Command, args: &[Argument]) -> Result<(), String> {
         let Some(opt) = cmd.options.iter().find(|o| o.name == a.name) else {
             return Err(format!("`{}` has no option `{}`", cmd.name, a.name));
         };
+        limits(opt, &a.value)?;
         if !opt.choices.is_empty() {
             let v = a.value.to_string();
             if !opt.choices.iter().any(|c| c.value == v) {
@@ -140,6 +141,39 @@ pub fn check(cmd: &Command, args: &[Argument]) -> Result<(), String> {
     for opt in cmd.options.iter().filter(|o| o.required) {
         if !args.iter().any(|a| a.name == opt.name) {
             return Err(format!("`{}` is required ({})", opt.name, opt.description));
+        }
+    }
+    Ok(())
+}
+
+/// The option's constraints: min/max value, min/max length.
+fn limits(opt: &CommandOption, value: &ArgValue) -> Result<(), String> {
+    let n = match value {
+        ArgValue::Integer(i) => Some(*i as f64),
+        ArgValue::Number(n) => Some(*n),
+        _ => None,
+    };
+    if let Some(n) = n {
+        if let Some(lo) = opt.min_value.filter(|lo| n < *lo) {
+            return Err(format!("`{}` must be at least {lo}, not {n}", opt.name));
+        }
+        if let Some(hi) = opt.max_value.filter(|hi| n > *hi) {
+            return Err(format!("`{}` must be at most {hi}, not {n}", opt.name));
+        }
+    }
+    if let ArgValue::String(s) = value {
+        let len = s.chars().count() as u32;
+        if let Some(lo) = opt.min_length.filter(|lo| len < *lo) {
+            return Err(format!(
+                "`{}` must be at least {lo} characters, not {len}",
+                opt.name
+            ));
+        }
+        if let Some(hi) = opt.max_length.filter(|hi| len > *hi) {
+            return Err(format!(
+                "`{}` must be at most {hi} characters, not {len}",
+                opt.name
+            ));
         }
     }
     Ok(())
@@ -207,6 +241,12 @@ mod tests {
             kind,
             required,
             choices: vec![],
+            min_value: None,
+            max_value: None,
+            min_length: None,
+            max_length: None,
+            channel_kinds: vec![],
+            autocomplete: false,
         }
     }
 
@@ -231,6 +271,8 @@ mod tests {
                 opt("canary", OptionKind::Boolean, false),
                 opt("replicas", OptionKind::Integer, false),
             ],
+            subcommands: vec![],
+            groups: vec![],
             confirm: true,
         }
     }
@@ -353,6 +395,8 @@ mod tests {
             name: "echo".into(),
             description: "Echo".into(),
             options: vec![opt("text", OptionKind::String, true)],
+            subcommands: vec![],
+            groups: vec![],
             confirm: false,
         };
         let args = arguments(&echo, &words("hello there world")).unwrap();
@@ -370,6 +414,8 @@ mod tests {
                 opt("who", OptionKind::User, true),
                 opt("where", OptionKind::Channel, false),
             ],
+            subcommands: vec![],
+            groups: vec![],
             confirm: false,
         };
         let args = arguments(&c, &words("<@!42> <#7>")).unwrap();

@@ -3,11 +3,7 @@
 
 use super::{first_line, sha256_hex, Call, CallResult, CompiledPlugin, LoadError, Runtime};
 use crate::capabilities::CallContext;
-use crate::model::bindings::{PluginIndices, PluginPre};
-use crate::model::{
-    PluginInfo, CONFIRMATION_FUNCTION, CONFIRMATION_INTERFACE, SETTINGS_FUNCTION,
-    SETTINGS_INTERFACE,
-};
+use crate::model::PluginInfo;
 use wasmtime::component::Component;
 
 /// The standard WASI 0.2 packages `wasmtime_wasi` links (no filesystem preopens, sockets
@@ -26,8 +22,9 @@ pub(super) fn provided(import: &str) -> bool {
             && (WASI_BASE.contains(&package) || crate::capabilities::provides(interface));
     }
     if interface.starts_with("chatops:plugin/") {
-        return version.starts_with("0.1.")
-            && (interface == "chatops:plugin/types" || crate::capabilities::provides(interface));
+        return (version.starts_with("0.1.")
+            && (interface == "chatops:plugin/types" || crate::capabilities::provides(interface)))
+            || (version.starts_with("0.2.") && super::v0_2::INTERFACES.contains(&interface));
     }
     false
 }
@@ -83,32 +80,22 @@ impl Runtime {
             source_name: source_name.into(),
             reason: first_line(&format!("{e:#}")),
         };
-        let indices = PluginIndices::new(&instance_pre).map_err(not_a_plugin)?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::NotAPlugin {
-            source_name: source_name.into(),
-            reason: first_line(&format!("{e:#}")),
-        })?;
-        let settings_export = component
-            .get_export_index(None, SETTINGS_INTERFACE)
-            .and_then(|i| component.get_export_index(Some(&i), SETTINGS_FUNCTION));
-        let confirm_export = component
-            .get_export_index(None, CONFIRMATION_INTERFACE)
-            .and_then(|i| component.get_export_index(Some(&i), CONFIRMATION_FUNCTION));
+        let exports =
+            super::guest::Exports::resolve(&component, &instance_pre).map_err(not_a_plugin)?;
         let mut plugin = CompiledPlugin {
             info: empty_info(),
             settings: Vec::new(),
             digest,
             size: bytes.len(),
-            pre,
-            indices,
-            settings_export,
-            confirm_export,
+            pre: instance_pre,
+            exports,
         };
         let ctx = CallContext::ungranted(source_name, limits.clone());
         match self.call(&plugin, ctx, Call::Describe).await {
             Ok(CallResult::Describe(info, settings)) => {
                 let checked = super::validate::plugin_info(&info)
-                    .and_then(|()| super::validate::settings(&settings));
+                    .and_then(|()| super::validate::settings(&settings))
+                    .and_then(|()| super::validate::exports(&info, &plugin));
                 checked.map_err(|reason| LoadError::BadInfo {
                     source_name: source_name.into(),
                     reason,
@@ -141,7 +128,10 @@ mod tests {
         assert!(provided("chatops:plugin/secrets@0.1.0"));
         assert!(provided("chatops:plugin/types@0.1.0"));
         assert!(!provided("chatops:plugin/telepathy@0.1.0"));
-        assert!(!provided("chatops:plugin/secrets@0.2.0"));
+        assert!(provided("chatops:plugin/secrets@0.2.0"));
+        assert!(provided("chatops:plugin/model@0.2.0"));
+        assert!(!provided("chatops:plugin/types@0.2.0"));
+        assert!(!provided("chatops:plugin/secrets@0.3.0"));
         assert!(!provided("wasi:http/types@0.3.0"));
         assert!(!provided("wasi:keyvalue/store@0.2.0-draft"));
         assert!(!provided("acme:rockets/launch@1.0.0"));

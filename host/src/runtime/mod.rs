@@ -3,21 +3,28 @@
 //! limits, so no state leaks between users and a runaway plugin stops alone.
 
 pub mod cache;
+mod guest;
 mod load;
 mod state;
+mod v0_1;
+mod v0_2;
 pub mod validate;
+
+pub use guest::Version;
 
 pub use state::{Capture, HostState, MemoryLimiter};
 
 use crate::capabilities::http::HttpState;
 use crate::capabilities::CallContext;
-use crate::model::bindings::{PluginIndices, PluginPre};
-use crate::model::{CommandError, Event, Invocation, PluginInfo, Post, Reply, Setting};
+use crate::model::{
+    AutocompleteRequest, CommandError, ComponentPress, Event, Invocation, OptionChoice,
+    PluginInfo, Post, PressResult, Reply, Setting,
+};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{ComponentExportIndex, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{CallHook, Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -81,20 +88,28 @@ pub struct CompiledPlugin {
     pub settings: Vec<Setting>,
     pub digest: String,
     pub size: usize,
-    pre: PluginPre<HostState>,
-    /// The guest's exports, resolved once (what `PluginPre::instantiate_async` uses), so a
-    /// call does not look them up by name.
-    indices: PluginIndices,
-    /// `settings` in the optional `chatops:plugin/settings` export.
-    settings_export: Option<ComponentExportIndex>,
-    /// `needs-confirmation` in the optional `chatops:plugin/confirmation` export.
-    confirm_export: Option<ComponentExportIndex>,
+    pre: wasmtime::component::InstancePre<HostState>,
+    /// The guest's exports for its contract version, resolved once, so a call does not
+    /// look them up by name (the optional ones: `None` when not exported).
+    exports: guest::Exports,
 }
 
 impl CompiledPlugin {
     /// Whether the plugin decides per invocation that a command needs confirming.
     pub fn asks_confirmation(&self) -> bool {
-        self.confirm_export.is_some()
+        self.exports.confirm.is_some()
+    }
+    /// The contract the plugin was built for.
+    pub fn version(&self) -> Version {
+        self.exports.version()
+    }
+    /// Whether the plugin handles button presses and menu choices (`components`).
+    pub fn answers_components(&self) -> bool {
+        self.exports.component.is_some()
+    }
+    /// Whether the plugin completes option values while they are typed (`autocomplete`).
+    pub fn completes(&self) -> bool {
+        self.exports.autocomplete.is_some()
     }
 }
 
@@ -106,6 +121,10 @@ pub enum Call {
     /// Ask the plugin whether this invocation needs confirming (only when it exports
     /// `confirmation`; see [`CompiledPlugin::asks_confirmation`]).
     NeedsConfirmation(Invocation),
+    /// A button pressed or a menu chosen (0.2, `components`).
+    Component(ComponentPress),
+    /// Complete an option being typed (0.2, `autocomplete`).
+    Autocomplete(AutocompleteRequest),
 }
 
 pub enum CallResult {
@@ -113,6 +132,8 @@ pub enum CallResult {
     Run(Result<Reply, CommandError>),
     Event(Result<Vec<Post>, CommandError>),
     NeedsConfirmation(Option<String>),
+    Component(Result<PressResult, CommandError>),
+    Autocomplete(Vec<OptionChoice>),
 }
 
 pub struct Runtime {
@@ -186,6 +207,7 @@ impl Runtime {
             |s| s,
         )?;
         crate::capabilities::add_to_linker(&mut linker)?;
+        v0_2::add_to_linker(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), ticker_stop.clone());
@@ -235,41 +257,8 @@ impl Runtime {
         let _slot = self.slots.acquire().await.ok();
         let mut store = self.new_store(ctx);
         let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), async {
-            let instance = plugin
-                .pre
-                .instance_pre()
-                .instantiate_async(&mut store)
-                .await?;
-            let world = plugin.indices.load(&mut store, &instance)?;
-            let guest = world.chatops_plugin_guest();
-            Ok::<_, wasmtime::Error>(match call {
-                Call::Describe => {
-                    let info = guest.call_describe(&mut store).await?;
-                    let settings = match plugin.settings_export {
-                        Some(index) => {
-                            let f = instance
-                                .get_typed_func::<(), (Vec<Setting>,)>(&mut store, index)?;
-                            f.call_async(&mut store, ()).await?.0
-                        }
-                        None => Vec::new(),
-                    };
-                    CallResult::Describe(info, settings)
-                }
-                Call::Run(inv) => CallResult::Run(guest.call_run(&mut store, &inv).await?),
-                Call::Event(ev) => CallResult::Event(guest.call_on_event(&mut store, &ev).await?),
-                Call::NeedsConfirmation(inv) => {
-                    let question = match plugin.confirm_export {
-                        Some(index) => {
-                            let f = instance.get_typed_func::<(&Invocation,), (Option<String>,)>(
-                                &mut store, index,
-                            )?;
-                            f.call_async(&mut store, (&inv,)).await?.0
-                        }
-                        None => None,
-                    };
-                    CallResult::NeedsConfirmation(question)
-                }
-            })
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            plugin.exports.call(&mut store, &instance, call).await
         })
         .await;
         let state = store.data();

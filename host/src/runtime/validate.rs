@@ -34,6 +34,12 @@ pub fn plugin_info(info: &PluginInfo) -> Result<(), String> {
             }
         }
     }
+    if info.commands.len() > MAX_COMMANDS {
+        return Err(format!(
+            "it declares {} commands; Discord allows at most {MAX_COMMANDS} per scope",
+            info.commands.len()
+        ));
+    }
     let mut seen = std::collections::BTreeSet::new();
     for c in &info.commands {
         command(c).map_err(|e| format!("command `{}`: {e}", c.name))?;
@@ -102,34 +108,143 @@ fn text_len(what: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn command(c: &Command) -> Result<(), String> {
-    if !is_valid_name(&c.name) {
-        return Err("the name must be 1-32 characters of a-z, 0-9, - and _".into());
+/// Discord's limits on application commands (checked at load, so a plugin over one is
+/// refused naming it instead of failing at registration).
+pub const MAX_COMMANDS: usize = 100;
+pub const MAX_OPTIONS: usize = 25;
+pub const MAX_CHOICES: usize = 25;
+pub const MAX_NAME: usize = 32;
+pub const MAX_DESCRIPTION: usize = 100;
+/// Names, descriptions, choice names and values of one command, all levels together.
+pub const MAX_COMMAND_CHARS: usize = 4000;
+pub const MAX_STRING_LENGTH: u32 = 6000;
+
+/// The optional exports a description relies on: an option completed while typed needs
+/// `autocomplete`.
+pub fn exports(info: &PluginInfo, plugin: &super::CompiledPlugin) -> Result<(), String> {
+    if plugin.completes() {
+        return Ok(());
     }
+    for c in &info.commands {
+        for (path, _) in c.paths() {
+            let (options, _) = c.at(&path).unwrap_or_default();
+            if let Some(o) = options.iter().find(|o| o.autocomplete) {
+                let mut shown = vec![c.name.clone()];
+                shown.extend(path);
+                return Err(format!(
+                    "command `{}`: option `{}` is completed while typed (autocomplete), but the plugin does not export `chatops:plugin/autocomplete`; implement `complete` or drop `autocomplete`",
+                    shown.join(" "),
+                    o.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn name(what: &str, n: &str) -> Result<(), String> {
+    if !is_valid_name(n) {
+        return Err(format!(
+            "{what}`{n}`: the name must be 1-{MAX_NAME} characters of a-z, 0-9, - and _"
+        ));
+    }
+    Ok(())
+}
+
+fn command(c: &Command) -> Result<(), String> {
+    name("", &c.name)?;
     if RESERVED.contains(&c.name.as_str()) {
         return Err(format!("`{}` is reserved by the host", c.name));
     }
-    text_len("the description", &c.description, 100)?;
-    if c.options.len() > 25 {
-        return Err("a command has at most 25 options".into());
-    }
-    let mut optional_seen = false;
-    let mut names = std::collections::BTreeSet::new();
-    for o in &c.options {
-        if !is_valid_name(&o.name) {
+    text_len("the description", &c.description, MAX_DESCRIPTION)?;
+    let mut chars = c.name.chars().count() + c.description.chars().count();
+    if c.has_subcommands() {
+        if !c.options.is_empty() {
+            return Err("a command with subcommands has no options of its own; give each subcommand its options".into());
+        }
+        let n = c.subcommands.len() + c.groups.len();
+        if n > MAX_OPTIONS {
             return Err(format!(
-                "option `{}`: the name must be 1-32 characters of a-z, 0-9, - and _",
-                o.name
+                "it has {n} subcommands and groups; Discord allows at most {MAX_OPTIONS}"
             ));
         }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &c.subcommands {
+            chars += subcommand(s, &mut names)
+                .map_err(|e| format!("subcommand `{}`: {e}", s.name))?;
+        }
+        for g in &c.groups {
+            name("group ", &g.name)?;
+            if !names.insert(g.name.clone()) {
+                return Err(format!("`{}` is declared twice", g.name));
+            }
+            text_len(
+                &format!("group `{}`: the description", g.name),
+                &g.description,
+                MAX_DESCRIPTION,
+            )?;
+            chars += g.name.chars().count() + g.description.chars().count();
+            if g.subcommands.is_empty() {
+                return Err(format!("group `{}` has no subcommands", g.name));
+            }
+            if g.subcommands.len() > MAX_OPTIONS {
+                return Err(format!(
+                    "group `{}` has {} subcommands; Discord allows at most {MAX_OPTIONS}",
+                    g.name,
+                    g.subcommands.len()
+                ));
+            }
+            let mut inner = std::collections::BTreeSet::new();
+            for s in &g.subcommands {
+                chars += subcommand(s, &mut inner)
+                    .map_err(|e| format!("subcommand `{} {}`: {e}", g.name, s.name))?;
+            }
+        }
+    } else {
+        chars += options(&c.options)?;
+    }
+    if chars > MAX_COMMAND_CHARS {
+        return Err(format!(
+            "its names, descriptions and choices total {chars} characters; Discord allows at most {MAX_COMMAND_CHARS} per command"
+        ));
+    }
+    Ok(())
+}
+
+fn subcommand(
+    s: &crate::model::Subcommand,
+    names: &mut std::collections::BTreeSet<String>,
+) -> Result<usize, String> {
+    name("", &s.name)?;
+    if !names.insert(s.name.clone()) {
+        return Err("it is declared twice".into());
+    }
+    text_len("the description", &s.description, MAX_DESCRIPTION)?;
+    Ok(s.name.chars().count() + s.description.chars().count() + options(&s.options)?)
+}
+
+/// The options of one command or subcommand; the characters they count.
+fn options(options: &[crate::model::CommandOption]) -> Result<usize, String> {
+    if options.len() > MAX_OPTIONS {
+        return Err(format!(
+            "it has {} options; Discord allows at most {MAX_OPTIONS}",
+            options.len()
+        ));
+    }
+    let mut chars = 0;
+    let mut optional_seen = false;
+    let mut names = std::collections::BTreeSet::new();
+    for o in options {
+        name("option ", &o.name)?;
         if !names.insert(o.name.as_str()) {
             return Err(format!("option `{}` is declared twice", o.name));
         }
         text_len(
             &format!("option `{}`: the description", o.name),
             &o.description,
-            100,
+            MAX_DESCRIPTION,
         )?;
+        chars += o.name.chars().count() + o.description.chars().count();
         if o.required && optional_seen {
             return Err(format!(
                 "required option `{}` comes after an optional one; list required options first",
@@ -137,17 +252,57 @@ fn command(c: &Command) -> Result<(), String> {
             ));
         }
         optional_seen |= !o.required;
-        if o.choices.len() > 25 {
-            return Err(format!("option `{}` has more than 25 choices", o.name));
+        if o.choices.len() > MAX_CHOICES {
+            return Err(format!(
+                "option `{}` has {} choices; Discord allows at most {MAX_CHOICES}",
+                o.name,
+                o.choices.len()
+            ));
         }
-        if !o.choices.is_empty()
-            && !matches!(
-                o.kind,
-                OptionKind::String | OptionKind::Integer | OptionKind::Number
-            )
-        {
+        let numeric = matches!(o.kind, OptionKind::Integer | OptionKind::Number);
+        if !o.choices.is_empty() && !(numeric || o.kind == OptionKind::String) {
             return Err(format!(
                 "option `{}`: only text and number options can have choices",
+                o.name
+            ));
+        }
+        if o.autocomplete && (!o.choices.is_empty() || !(numeric || o.kind == OptionKind::String))
+        {
+            return Err(format!(
+                "option `{}`: only text and number options without choices can be completed while typed",
+                o.name
+            ));
+        }
+        if (o.min_value.is_some() || o.max_value.is_some()) && !numeric {
+            return Err(format!(
+                "option `{}`: min/max values are for integer and number options",
+                o.name
+            ));
+        }
+        if let (Some(lo), Some(hi)) = (o.min_value, o.max_value) {
+            if lo > hi {
+                return Err(format!("option `{}`: min value {lo} is above max value {hi}", o.name));
+            }
+        }
+        if o.min_length.is_some() || o.max_length.is_some() {
+            if o.kind != OptionKind::String {
+                return Err(format!(
+                    "option `{}`: min/max lengths are for text options",
+                    o.name
+                ));
+            }
+            let lo = o.min_length.unwrap_or(0);
+            let hi = o.max_length.unwrap_or(MAX_STRING_LENGTH);
+            if lo > MAX_STRING_LENGTH || hi > MAX_STRING_LENGTH || hi == 0 || lo > hi {
+                return Err(format!(
+                    "option `{}`: lengths must satisfy 0 <= min <= max <= {MAX_STRING_LENGTH} and max >= 1",
+                    o.name
+                ));
+            }
+        }
+        if !o.channel_kinds.is_empty() && o.kind != OptionKind::Channel {
+            return Err(format!(
+                "option `{}`: channel types are for channel options",
                 o.name
             ));
         }
@@ -158,6 +313,7 @@ fn command(c: &Command) -> Result<(), String> {
                 &ch.value,
                 100,
             )?;
+            chars += ch.name.chars().count() + ch.value.chars().count();
             let ok = match o.kind {
                 OptionKind::Integer => ch.value.parse::<i64>().is_ok(),
                 OptionKind::Number => ch.value.parse::<f64>().is_ok(),
@@ -173,7 +329,7 @@ fn command(c: &Command) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(chars)
 }
 
 #[cfg(test)]

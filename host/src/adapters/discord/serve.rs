@@ -93,6 +93,8 @@ async fn drive(
                     text: format!("{} failed inside the host: {e}", live.what),
                     ephemeral: true,
                     notices: Vec::new(),
+                    rich: Default::default(),
+                    edit: false,
                 });
                 live.finish(resp).await;
                 return;
