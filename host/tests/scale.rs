@@ -145,7 +145,7 @@ fn config(dir: &Path, url: &str) {
              [secrets]\nenv_prefix = \"CHATOPS_SCALE_\"\n\
              [plugins.alerts]\npath = \"alerts.wasm\"\nsha256 = \"{}\"\n\
              [plugins.alerts.grants]\nkv = true\npost = [\"ops\"]\n\
-             [plugins.alerts.schedules]\nsummary = \"* * * * * *\"\n\
+             [plugins.alerts.schedules]\nweekday-summary = \"* * * * * *\"\n\
              [plugins.alerts.config]\nchannel = \"ops\"\nurl = \"http://127.0.0.1:9\"\n",
             chatops::runtime::sha256_hex(bytes)
         ),
@@ -224,7 +224,7 @@ async fn two_processes_fire_each_schedule_once_and_hand_over_leases() {
     );
     let summaries = trail
         .iter()
-        .filter(|e| e.actor.starts_with("[schedule summary]"))
+        .filter(|e| e.actor.starts_with("[schedule weekday-summary]"))
         .count();
     assert!(summaries >= 6, "{summaries} summaries audited");
 
@@ -254,7 +254,7 @@ async fn two_processes_fire_each_schedule_once_and_hand_over_leases() {
     let s = status(a_dir.path());
     let leases = s["leases"].as_array().unwrap();
     assert_eq!(leases.len(), 1, "{s}");
-    assert_eq!(leases[0]["name"], "schedule alerts/summary");
+    assert_eq!(leases[0]["name"], "schedule alerts/weekday-summary");
     let other_id = format!("{}", other.child.id());
     assert!(
         leases[0]["holder"]
