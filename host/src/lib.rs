@@ -20,5 +20,6 @@ pub mod exit;
 pub mod model;
 pub mod render;
 pub mod runtime;
+pub mod scenario;
 pub mod store;
 pub mod triggers;

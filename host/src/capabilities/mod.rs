@@ -49,6 +49,10 @@ pub struct Grants {
     pub webhooks: std::collections::BTreeMap<String, crate::config::WebhookGrant>,
     /// Schedule name → `default`, a cron expression, or `off`.
     pub schedules: std::collections::BTreeMap<String, String>,
+    /// `chatops test` only: granted requests are answered from the scenario, not sent.
+    pub upstreams: Option<Arc<http::Upstreams>>,
+    /// `chatops test` only: the wall clock the plugin reads stands still at this time.
+    pub clock: Option<std::time::SystemTime>,
 }
 
 impl Grants {
@@ -66,6 +70,8 @@ impl Grants {
             kv: g.kv,
             webhooks: g.webhooks.clone(),
             schedules: Default::default(),
+            upstreams: None,
+            clock: None,
         }
     }
 }

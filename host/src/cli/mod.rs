@@ -136,9 +136,22 @@ pub enum Cmd {
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Path to the chatops-sdk crate (default: the sdk beside this binary's source).
+        /// Use this chatops-sdk checkout instead of writing the SDK this binary carries
+        /// into the project (for working on the SDK itself).
         #[arg(long)]
         sdk: Option<PathBuf>,
+        /// The plugin's language.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+    },
+    /// Run a plugin's scenario files (conversation tests; default: ./tests/*.toml) and
+    /// print `N passed, N failed`; exits non-zero if any failed.
+    Test {
+        /// Scenario files, or directories of them.
+        paths: Vec<PathBuf>,
+        /// The plugin file to test (default: each scenario's `plugin`).
+        #[arg(long, value_name = "PATH")]
+        plugin: Option<PathBuf>,
     },
     /// Measure a chat command's real path in one process (latency, throughput, cold start,
     /// memory, a fast command among slow ones) and print a table, or JSON.
@@ -373,7 +386,27 @@ pub async fn main(cli: Cli) -> Result<()> {
         Cmd::Check => admin::check(config).await,
         Cmd::Audit(args) => admin::audit(config, args).await,
         Cmd::Status { json } => status::status(config, json).await,
-        Cmd::New { name, dir, sdk } => crate::cli_new::new_plugin(&name, dir, sdk),
+        Cmd::Test { paths, plugin } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("tests")]
+            } else {
+                paths
+            };
+            let files = crate::scenario::collect(&paths)?;
+            let outcome =
+                crate::scenario::run_files(&files, plugin.as_deref(), &mut std::io::stdout())
+                    .await?;
+            if outcome.failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::New {
+            name,
+            dir,
+            sdk,
+            lang,
+        } => crate::cli_new::new_plugin(&name, dir, sdk, &lang),
         Cmd::Bench {
             plugin,
             grants,

@@ -4,6 +4,7 @@
 
 pub mod cache;
 mod guest;
+mod authoring;
 mod load;
 mod state;
 mod v0_1;
@@ -295,7 +296,9 @@ impl Runtime {
                         plugin: name,
                         limit_ms: limits.cpu_ms,
                     }
-                } else if let Some(message) = panic_message(&stderr) {
+                } else if let Some(message) =
+                    authoring::exception(&stderr).or_else(|| panic_message(&stderr))
+                {
                     RunError::Panic {
                         plugin: name,
                         message,
@@ -329,6 +332,9 @@ impl Runtime {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
+        if let Some(at) = call.grants.clock {
+            wasi.wall_clock(authoring::FixedClock::at(at));
+        }
         let state = HostState {
             wasi: wasi.build(),
             http: HttpState::new(&call),

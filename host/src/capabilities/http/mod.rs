@@ -12,9 +12,11 @@
 
 mod connect;
 mod grant;
+mod mock;
 mod policy;
 
 pub use grant::{internal_kind, is_internal, Destination, GrantError, HostPattern, HttpGrant};
+pub use mock::{Answer, Seen, Upstreams};
 pub use policy::HttpPolicy;
 
 use super::{CallContext, Sandbox};

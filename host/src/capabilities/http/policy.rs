@@ -111,8 +111,19 @@ impl WasiHttpHooks for HttpPolicy {
         let call = self.call.clone();
         let deadline = self.deadline;
         Box::new(async move {
-            let (dest, grant) = checked?;
+            let (dest, grant) = match checked {
+                Ok(ok) => ok,
+                Err(e) => return Err(refused(request, e)),
+            };
             let remaining = deadline.saturating_duration_since(Instant::now());
+            if let (Some(upstreams), false) = (&call.grants.upstreams, remaining.is_zero()) {
+                call.exit
+                    .capability(true, &format!("http {}", dest.suggested_grant()));
+                let response = upstreams.answer(request).await?;
+                let io = Box::new(async { Ok(()) })
+                    as Box<dyn Future<Output = Result<(), HttpErr>> + Send>;
+                return Ok((response, io));
+            }
             if remaining.is_zero() {
                 call.exit
                     .capability(false, &format!("http {}", dest.suggested_grant()));
@@ -120,7 +131,7 @@ impl WasiHttpHooks for HttpPolicy {
                     "refused: plugin `{}` used up its HTTP time of {} ms in one command; raise `http_ms` under [plugins.{}.limits]",
                     call.plugin, call.limits.http_ms, call.plugin
                 ));
-                return Err(HttpErr::HttpRequestDenied);
+                return Err(refused(request, HttpErr::HttpRequestDenied));
             }
             let addrs = resolve(&dest, remaining).await?;
             if let Some(ip) = addrs
@@ -143,7 +154,7 @@ impl WasiHttpHooks for HttpPolicy {
                     "refused: plugin `{}` requested {}://{}:{}: it resolves to the internal address {ip}, {what}; {fix}",
                     call.plugin, dest.scheme, dest.host, dest.port
                 ));
-                return Err(HttpErr::HttpRequestDenied);
+                return Err(refused(request, HttpErr::HttpRequestDenied));
             }
             call.exit
                 .capability(true, &format!("http {}", dest.suggested_grant()));
@@ -163,3 +174,17 @@ impl WasiHttpHooks for HttpPolicy {
     }
 }
 
+/// The answer to a refused request. Its body is still read (and thrown away) in the
+/// background: a client that writes the body before it looks at the answer (wstd does)
+/// must see the refusal, not a write to a closed stream ("connection reset").
+fn refused(request: http::Request<WasiBody>, error: HttpErr) -> HttpErr {
+    use http_body_util::BodyExt;
+    let mut body = request.into_body();
+    tokio::spawn(async move {
+        // The guest's side closes when it finishes the body or its sandbox ends; the
+        // wait is bounded all the same.
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(Duration::from_secs(300), drain).await;
+    });
+    error
+}
