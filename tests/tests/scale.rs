@@ -159,3 +159,32 @@ fn shard_ranges_read_as_written_and_bad_ones_say_how_to_write_them() {
     }
     assert!(r(0, None).unwrap_err().contains("at least 1"));
 }
+
+#[test]
+fn chatops_check_refuses_a_password_in_the_store_url_and_bad_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(
+        &cfg,
+        "[host]\nstore = \"postgres://chatops:hunter2@db:5432/ops\"\n[discord]\nshards = { total = 2, ids = \"1..3\" }\n",
+    )
+    .unwrap();
+    let errors = match chatops::config::load(&cfg) {
+        Ok(_) => panic!("accepted"),
+        Err(errors) => errors
+            .iter()
+            .map(|e| format!("{}{} — {}", e.location, e.message, e.fix))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    assert!(
+        errors.contains("key `host.store`: the PostgreSQL URL carries a password")
+            && errors.contains("secret `store-password`"),
+        "{errors}"
+    );
+    assert!(!errors.contains("hunter2"), "{errors}");
+    assert!(
+        errors.contains("key `discord.shards`: [discord] shards: ids = \"1..3\""),
+        "{errors}"
+    );
+}

@@ -91,6 +91,29 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         });
     }
     errors.extend(validate_limits(file, "limits", None, &c.limits));
+    let store = c.host.store.to_string_lossy();
+    if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        if let Ok(url) = store.parse::<tokio_postgres::Config>() {
+            if url.get_password().is_some() {
+                errors.push(ConfigError {
+                    file: file.display().to_string(),
+                    location: "key `host.store`: ".into(),
+                    message: "the PostgreSQL URL carries a password, which must not be in this file".into(),
+                    fix: "remove it from the URL and set the secret `store-password` ([secrets] env_prefix or file)".into(),
+                    plugin: None,
+                });
+            }
+        }
+    }
+    if let Some(Err(e)) = c.discord.shards.as_ref().map(|s| s.range()) {
+        errors.push(ConfigError {
+            file: file.display().to_string(),
+            location: "key `discord.shards`: ".into(),
+            message: e,
+            fix: "name the shards this process runs, out of `total`".into(),
+            plugin: None,
+        });
+    }
     for (name, p) in &c.plugins {
         if !is_valid_name(name) {
             errors.push(ConfigError::plugin(
