@@ -36,14 +36,14 @@ pub mod bindings_v0_2 {
     });
 }
 
+pub use bindings_v0_2::chatops::plugin::model::Button;
 pub use bindings_v0_2::chatops::plugin::model::{
     Action, ActionRow, ArgValue, Argument, Attachment, AutocompleteRequest, ButtonStyle,
-    Capability, CapabilityRequest, ChannelKind, Command, CommandError, CommandOption,
-    Component, ComponentPress, Embed, EmbedField, Event, Invocation, LinkButton, Message,
-    OptionChoice, OptionKind, PluginInfo, Post, PressResult, Reply, ScheduleSpec, SelectMenu,
-    SelectOption, Subcommand, SubcommandGroup, User, WebhookRequest,
+    Capability, CapabilityRequest, ChannelKind, Command, CommandError, CommandOption, Component,
+    ComponentPress, Embed, EmbedField, Event, Invocation, LinkButton, Message, OptionChoice,
+    OptionKind, PluginInfo, Post, PressResult, Reply, ScheduleSpec, SelectMenu, SelectOption,
+    Subcommand, SubcommandGroup, User, WebhookRequest,
 };
-pub use bindings_v0_2::chatops::plugin::model::Button;
 
 impl Reply {
     /// A reply of text only.
@@ -128,14 +128,11 @@ impl Command {
             return Ok((vec![], 0));
         }
         let names: Vec<String> = self.paths().into_iter().map(|(p, _)| p.join(" ")).collect();
-        let missing = || {
-            format!(
-                "`{}` needs a subcommand: {}",
-                self.name,
-                names.join(", ")
-            )
-        };
-        let first = words.first().map(|w| w.to_ascii_lowercase()).ok_or_else(missing)?;
+        let missing = || format!("`{}` needs a subcommand: {}", self.name, names.join(", "));
+        let first = words
+            .first()
+            .map(|w| w.to_ascii_lowercase())
+            .ok_or_else(missing)?;
         if self.subcommands.iter().any(|s| s.name == first) {
             return Ok((vec![first], 1));
         }
@@ -145,7 +142,10 @@ impl Command {
                 return Ok((vec![first, sub], 2));
             }
         }
-        Err(format!("`{first}` is not a subcommand of it; {}", missing()))
+        Err(format!(
+            "`{first}` is not a subcommand of it; {}",
+            missing()
+        ))
     }
 
     /// Whether the command is only a parent of subcommands.

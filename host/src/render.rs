@@ -54,7 +54,9 @@ fn chars(s: &str) -> usize {
 fn at_most(what: &str, s: &str, max: usize) -> Result<usize, String> {
     let n = chars(s);
     if n > max {
-        return Err(format!("{what} has {n} characters; Discord allows at most {max}"));
+        return Err(format!(
+            "{what} has {n} characters; Discord allows at most {max}"
+        ));
     }
     Ok(n)
 }
@@ -190,7 +192,10 @@ pub fn check(rich: &Rich) -> Result<(), String> {
                 Component::Link(l) => {
                     label(&l.label)?;
                     if !(l.url.starts_with("https://") || l.url.starts_with("http://")) {
-                        return Err(format!("link button `{}`: `{}` is not http(s)", l.label, l.url));
+                        return Err(format!(
+                            "link button `{}`: `{}` is not http(s)",
+                            l.label, l.url
+                        ));
                     }
                 }
                 Component::Select(s) => {
@@ -358,10 +363,7 @@ pub fn numbered_components(rows: &[ActionRow]) -> Vec<(String, Option<Component>
                         let mut one = s.clone();
                         one.options = vec![o.clone()];
                         let what = s.placeholder.clone().unwrap_or_else(|| "choose".into());
-                        out.push((
-                            format!("{what}: {}", o.label),
-                            Some(Component::Select(one)),
-                        ));
+                        out.push((format!("{what}: {}", o.label), Some(Component::Select(one))));
                     }
                 }
             }
@@ -394,4 +396,120 @@ pub fn plain(m: &Message) -> String {
         out.push_str(&labels.join(" "));
     }
     out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Button, ButtonStyle, EmbedField};
+
+    fn embed(description: &str) -> Embed {
+        Embed {
+            title: Some("t".into()),
+            description: Some(description.into()),
+            url: None,
+            color: None,
+            fields: vec![],
+            footer: None,
+            timestamp: None,
+        }
+    }
+
+    fn button(id: &str) -> Component {
+        Component::Button(Button {
+            label: "Go".into(),
+            style: ButtonStyle::Primary,
+            action: Action {
+                command: "deploy".into(),
+                custom_id: id.into(),
+                confirm: false,
+            },
+            disabled: false,
+        })
+    }
+
+    #[test]
+    fn each_message_limit_is_named() {
+        let r = |rich: Rich| check(&rich).unwrap_err();
+        assert_eq!(
+            r(Rich {
+                embeds: vec![embed("x"); 11],
+                ..Rich::default()
+            }),
+            "it has 11 embeds; Discord allows at most 10 per message"
+        );
+        assert_eq!(
+            r(Rich {
+                embeds: vec![embed(&"x".repeat(4000)), embed(&"x".repeat(2500))],
+                ..Rich::default()
+            }),
+            "its embeds total 6502 characters; Discord allows at most 6000 per message"
+        );
+        let mut e = embed("x");
+        e.fields = vec![
+            EmbedField {
+                name: "n".into(),
+                value: "v".into(),
+                inline: true
+            };
+            26
+        ];
+        assert_eq!(
+            r(Rich {
+                embeds: vec![e],
+                ..Rich::default()
+            }),
+            "embed 1 has 26 fields; Discord allows at most 25"
+        );
+        assert_eq!(
+            r(Rich {
+                components: vec![vec![button("a")]; 6],
+                ..Rich::default()
+            }),
+            "it has 6 rows of components; Discord allows at most 5"
+        );
+        assert_eq!(
+            r(Rich {
+                components: vec![vec![button("a"); 6]],
+                ..Rich::default()
+            }),
+            "component row 1 has 6 buttons; Discord allows at most 5 per row"
+        );
+        let big = crate::model::Attachment {
+            name: "big.log".into(),
+            content_type: "text/plain".into(),
+            data: vec![b'x'; MAX_ATTACHMENT_BYTES + 1],
+        };
+        assert_eq!(
+            r(Rich {
+                attachments: vec![big],
+                ..Rich::default()
+            }),
+            format!(
+                "attachment `big.log` is {} bytes; Discord allows at most 8 MiB per file",
+                MAX_ATTACHMENT_BYTES + 1
+            )
+        );
+        assert_eq!(
+            r(Rich {
+                components: vec![vec![button(&"x".repeat(61))]],
+                ..Rich::default()
+            }),
+            format!(
+                "custom id `{}` has 61 characters; Discord allows at most 60",
+                "x".repeat(61)
+            )
+        );
+    }
+
+    #[test]
+    fn custom_ids_round_trip() {
+        let id = encode_custom_id("incident ack", true, "ack:INC-42|x").unwrap();
+        assert_eq!(id, "cx|incident ack|c|ack:INC-42|x");
+        assert_eq!(
+            decode_custom_id(&id),
+            Some(("incident ack".into(), true, "ack:INC-42|x".into()))
+        );
+        assert_eq!(decode_custom_id("chatops:confirm:1"), None);
+    }
 }

@@ -27,14 +27,28 @@ impl Plugin for MyPlugin {
     /// Settings the admin sets with `chatops config NAME KEY VALUE` (try them locally with
     /// `chatops shell --plugin … --setting KEY=VALUE`); read them with `config::get`.
     fn settings() -> Vec<Setting> {
-        vec![Setting::new("salutation", "The word to greet with (default: Hello)")]
+        vec![Setting::new(
+            "salutation",
+            "The word to greet with (default: Hello)",
+        )]
     }
 
     fn run(inv: Invocation) -> Result<Reply, CommandError> {
         let name = inv.str("name").unwrap_or_default();
         let loud = inv.str("style").as_deref() == Some("loud");
         let salutation = config::get("salutation").unwrap_or_else(|| "Hello".into());
-        Ok(Reply::text(greeting(&salutation, &name, loud)?))
+        // A reply can carry embeds (`.embed(Embed::new().title(…).color(colors::GREEN))`),
+        // files (`.attach(…)`) and buttons; a press comes back to `on_component`.
+        Ok(Reply::text(greeting(&salutation, &name, loud)?)
+            .button(Button::new("Wave back", "my-plugin", "wave").primary()))
+    }
+
+    /// A button was pressed: `press.custom_id` is the id given to `Button::new`.
+    fn on_component(press: ComponentPress) -> Result<PressResult, CommandError> {
+        Ok(PressResult::Edit(Message::text(format!(
+            "{} waved back 👋",
+            press.user.name
+        ))))
     }
 }
 
@@ -57,6 +71,9 @@ mod tests {
     fn greets() {
         assert_eq!(greeting("Hello", "Ada", false).unwrap(), "Hello, Ada!");
         assert_eq!(greeting("Hi", "Ada", true).unwrap(), "HI, ADA!");
-        assert!(matches!(greeting("Hello", " ", false), Err(CommandError::Usage(_))));
+        assert!(matches!(
+            greeting("Hello", " ", false),
+            Err(CommandError::Usage(_))
+        ));
     }
 }

@@ -18,8 +18,8 @@
 
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "chatops:plugin/plugin-with-settings@0.1.0",
+        path: "../wit/v0.2",
+        world: "chatops:plugin/full-plugin@0.2.0",
         pub_export_macro: true,
         generate_all,
     });
@@ -35,13 +35,16 @@ pub use serde_json;
 pub use bindings::chatops::plugin::chat::ChatError;
 pub use bindings::chatops::plugin::kv::KvError;
 pub use bindings::chatops::plugin::log::Level;
-pub use bindings::chatops::plugin::secrets::SecretError;
-pub use bindings::chatops::plugin::types::{
-    ArgValue, Argument, Capability, CapabilityRequest, Command, CommandError, CommandOption, Event,
-    Invocation, OptionChoice, OptionKind, PluginInfo, Post, Reply, ScheduleSpec, User,
-    WebhookRequest,
+pub use bindings::chatops::plugin::model::{
+    Action, ActionRow, ArgValue, Argument, Attachment, AutocompleteRequest, Button, ButtonStyle,
+    Capability, CapabilityRequest, ChannelKind, Command, CommandError, CommandOption, Component,
+    ComponentPress, Embed, EmbedField, Event, Invocation, LinkButton, Message, OptionChoice,
+    OptionKind, PluginInfo, Post, PressResult, Reply, ScheduleSpec, SelectMenu, SelectOption,
+    Subcommand, SubcommandGroup, User, WebhookRequest,
 };
+pub use bindings::chatops::plugin::secrets::SecretError;
 pub use bindings::exports::chatops::plugin::settings::Setting;
+pub use builders::colors;
 
 /// What a plugin implements. Only `describe` and `run` are required.
 pub trait Plugin {
@@ -68,6 +71,21 @@ pub trait Plugin {
     fn confirm(invocation: &Invocation) -> Option<String> {
         let _ = invocation;
         None
+    }
+    /// A button pressed or a select menu chosen on a message this plugin sent
+    /// ([`Button::new`]'s custom id is `press.custom_id`). Runs under the access rules,
+    /// cooldown and audit of the button's command. Return [`PressResult::Edit`] to replace
+    /// the message the button is on, or [`PressResult::Reply`] to answer.
+    fn on_component(press: ComponentPress) -> Result<PressResult, CommandError> {
+        let _ = press;
+        Err(CommandError::failed("this plugin has no buttons"))
+    }
+    /// Complete the option `request.option_name` from what was typed so far
+    /// (`request.partial`), for options flagged [`CommandOption::autocomplete`]. At most 25
+    /// choices are shown; the host waits at most 2 seconds.
+    fn complete(request: AutocompleteRequest) -> Vec<OptionChoice> {
+        let _ = request;
+        Vec::new()
     }
 }
 
@@ -98,6 +116,16 @@ macro_rules! plugin {
                     <$ty as $crate::Plugin>::confirm(&invocation)
                 }
             }
+            impl $crate::bindings::exports::chatops::plugin::components::Guest for __ChatopsPluginExport {
+                fn on_component(press: $crate::ComponentPress) -> ::core::result::Result<$crate::PressResult, $crate::CommandError> {
+                    <$ty as $crate::Plugin>::on_component(press)
+                }
+            }
+            impl $crate::bindings::exports::chatops::plugin::autocomplete::Guest for __ChatopsPluginExport {
+                fn complete(request: $crate::AutocompleteRequest) -> ::std::vec::Vec<$crate::OptionChoice> {
+                    <$ty as $crate::Plugin>::complete(request)
+                }
+            }
             $crate::bindings::export!(__ChatopsPluginExport with_types_in $crate::bindings);
         };
     };
@@ -105,12 +133,22 @@ macro_rules! plugin {
 
 /// Replace the progress text shown in chat for the running command.
 pub fn progress(text: impl AsRef<str>) {
-    bindings::chatops::plugin::chat::progress(text.as_ref());
+    bindings::chatops::plugin::chat::progress(&Message::text(text.as_ref()));
+}
+
+/// Replace the progress shown for the running command with a rich message.
+pub fn progress_message(message: &Message) {
+    bindings::chatops::plugin::chat::progress(message);
 }
 
 /// Post to a channel the admin granted this plugin with the `post` capability.
 pub fn post(channel: &str, text: impl AsRef<str>) -> Result<(), ChatError> {
-    bindings::chatops::plugin::chat::post(channel, text.as_ref())
+    bindings::chatops::plugin::chat::post(channel, &Message::text(text.as_ref()))
+}
+
+/// Post a rich message to a channel granted with the `post` capability.
+pub fn post_message(channel: &str, message: &Message) -> Result<(), ChatError> {
+    bindings::chatops::plugin::chat::post(channel, message)
 }
 
 /// A log line in the host's log, attributed to this plugin.

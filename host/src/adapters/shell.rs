@@ -125,6 +125,18 @@ fn check_line(buf: Vec<u8>) -> Line {
 
 /// Print a response the way a chat would show it.
 pub fn show(r: &Response) {
+    print!("{}", render(r));
+    for n in &r.notices {
+        eprintln!("[admin] {n}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// A response as the shell shows it: the text, each embed as a titled block with its
+/// fields, each attachment saved to a file and named, buttons numbered to `press N`.
+pub fn render(r: &Response) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let text = match r.kind {
         Kind::Usage | Kind::Denied | Kind::Failed => format!("✗ {}", r.text),
         _ => r.text.clone(),
@@ -134,11 +146,136 @@ pub fn show(r: &Response) {
     } else {
         ""
     };
-    println!("{text}{private}");
-    for n in &r.notices {
-        eprintln!("[admin] {n}");
+    if r.edit {
+        out.push_str("(the message with the button now reads:)\n");
     }
-    let _ = std::io::stdout().flush();
+    if !text.trim().is_empty() || r.rich.is_empty() {
+        let _ = writeln!(out, "{text}{private}");
+    }
+    for e in &r.rich.embeds {
+        out.push_str(&crate::render::embed_text(e));
+    }
+    for a in &r.rich.attachments {
+        let _ = match save_attachment(a) {
+            Ok(path) => writeln!(
+                out,
+                "📎 {} ({}, {} bytes) saved to {}",
+                a.name,
+                a.content_type,
+                a.data.len(),
+                path.display()
+            ),
+            Err(e) => writeln!(
+                out,
+                "📎 {} ({} bytes) could not be saved: {e}",
+                a.name,
+                a.data.len()
+            ),
+        };
+    }
+    let buttons = crate::render::numbered_components(&r.rich.components);
+    if !buttons.is_empty() {
+        let list: Vec<String> = buttons
+            .iter()
+            .enumerate()
+            .map(|(i, (label, c))| match c {
+                Some(_) => format!("[{}] {label}", i + 1),
+                None => format!("[link] {label}"),
+            })
+            .collect();
+        let _ = writeln!(out, "{}   (type `press N` to press one)", list.join("  "));
+    }
+    out
+}
+
+/// Where the shell keeps files that answers attach: a directory of this process's own.
+fn save_attachment(a: &crate::model::Attachment) -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("chatops-shell-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // The name was checked (no separators, no leading dot) before the answer got here.
+    let name: String = a
+        .name
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, &a.data)?;
+    Ok(path)
+}
+
+/// The buttons of the last answer that can be pressed by number, with that answer.
+#[derive(Default)]
+pub struct Pressable {
+    buttons: Vec<(String, Option<crate::model::Component>)>,
+    message_id: String,
+    message_text: String,
+    messages: u64,
+}
+
+impl Pressable {
+    /// Keep the buttons of `r`, if it has any (or it edited the message they were on).
+    pub fn update(&mut self, r: &Response) {
+        let buttons = crate::render::numbered_components(&r.rich.components);
+        if !buttons.is_empty() || r.edit {
+            self.messages += 1;
+            self.buttons = buttons;
+            self.message_id = format!("shell-{}", self.messages);
+            self.message_text = r.text.clone();
+        }
+    }
+
+    /// `press N`: run the press as a chat would; `Err` says why there is nothing to press.
+    pub async fn press(
+        &self,
+        dispatcher: &crate::dispatch::Dispatcher,
+        caller: &Caller,
+        n: &str,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Result<Response, String> {
+        let (id, values) = pressed(self, n)?;
+        Ok(dispatcher
+            .press(
+                caller,
+                &id,
+                values,
+                &self.message_id,
+                &self.message_text,
+                progress,
+            )
+            .await)
+    }
+}
+
+/// `press N`: the button's custom id as a chat would send it, and the values chosen.
+fn pressed(p: &Pressable, n: &str) -> Result<(String, Vec<String>), String> {
+    use crate::model::Component;
+    let i: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`press {n}`: give the number of a button, e.g. `press 1`"))?;
+    let Some((label, c)) = i.checked_sub(1).and_then(|i| p.buttons.get(i)) else {
+        return Err(format!(
+            "there is no button {i} on the last answer ({} button(s))",
+            p.buttons.len()
+        ));
+    };
+    let (action, values) = match c {
+        Some(Component::Button(b)) if b.disabled => return Err(format!("`{label}` is disabled")),
+        Some(Component::Button(b)) => (&b.action, vec![]),
+        Some(Component::Select(s)) => (
+            &s.action,
+            s.options.iter().map(|o| o.value.clone()).collect(),
+        ),
+        _ => return Err(format!("`{label}` is a link; open it in a browser")),
+    };
+    let id = crate::render::encode_custom_id(&action.command, action.confirm, &action.custom_id)?;
+    Ok((id, values))
 }
 
 pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
@@ -166,6 +303,7 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
         }
     });
     let prompt = if interactive { "> " } else { "" };
+    let mut last = Pressable::default();
     loop {
         let line = match lines.next(prompt).await {
             None => break,
@@ -182,15 +320,28 @@ pub async fn run(bot: Arc<Bot>, caller: Caller) -> anyhow::Result<()> {
         if matches!(line, "quit" | "exit") {
             break;
         }
-        let Some(request) = bot.dispatcher.request(line, Prefix::Optional) else {
-            continue;
-        };
         let progress: Arc<dyn ProgressSink> = Arc::new(PrintProgress);
-        let response = bot
-            .dispatcher
-            .dispatch(&caller, request, progress.clone())
-            .await;
+        let response = if let Some(n) = line.strip_prefix("press ") {
+            match last
+                .press(&bot.dispatcher, &caller, n, progress.clone())
+                .await
+            {
+                Ok(r) => r,
+                Err(why) => {
+                    println!("✗ {why}");
+                    continue;
+                }
+            }
+        } else {
+            let Some(request) = bot.dispatcher.request(line, Prefix::Optional) else {
+                continue;
+            };
+            bot.dispatcher
+                .dispatch(&caller, request, progress.clone())
+                .await
+        };
         show(&response);
+        last.update(&response);
         if let Kind::Confirm { token } = &response.kind {
             println!("Confirm? [yes/no]");
             let answer = match lines.next(if interactive { "confirm> " } else { "" }).await {

@@ -312,12 +312,24 @@ impl Dispatcher {
             ));
             return self.refuse(caller, &plugin, &p.line, r);
         }
+        if let Some(r) = self
+            .confirmed_press(
+                caller,
+                plugin.clone(),
+                &p.invocation,
+                &p.line,
+                progress.clone(),
+            )
+            .await
+        {
+            return r;
+        }
         let cmd = plugin
             .info()
             .commands
             .iter()
             .find(|c| c.name == p.invocation.command)
-            .cloned();
+            .and_then(|c| c.sub(&p.invocation.subcommand));
         let Some(cmd) = cmd.filter(|c| parse::check(c, &p.invocation.args).is_ok()) else {
             let r = Response::new(
                 Kind::Failed,

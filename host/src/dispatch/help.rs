@@ -75,7 +75,11 @@ pub fn command(prefix: &str, plugin: &PluginInfo, cmd: &Command) -> String {
         out.push_str("Subcommands:\n");
         for (path, _) in cmd.paths() {
             if let Some(sub) = cmd.sub(&path) {
-                out.push_str(&format!("  `{}` — {}\n", usage(prefix, &sub), sub.description));
+                out.push_str(&format!(
+                    "  `{}` — {}\n",
+                    usage(prefix, &sub),
+                    sub.description
+                ));
             }
         }
     }

@@ -90,8 +90,13 @@ impl Dispatcher {
         span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ran"));
         let response = match result {
             Ok(CallResult::Run(Ok(reply))) => {
-                let mut r = Response::new(Kind::Reply, reply.text);
-                r.ephemeral = reply.ephemeral;
+                let rich = crate::render::Rich {
+                    embeds: reply.embeds,
+                    attachments: reply.attachments,
+                    components: reply.components,
+                };
+                let mut r = self.rich_response(&plugin, &command, reply.text, rich);
+                r.ephemeral |= reply.ephemeral;
                 r
             }
             Ok(CallResult::Run(Err(CommandError::Usage(m)))) => {
@@ -192,6 +197,10 @@ impl Dispatcher {
         let (text, hit) = exit.chat_checked(&r.text, MAX_TEXT_BYTES);
         r.text = text;
         if hit && r.kind == Kind::Reply {
+            r.text
+                .push_str("\n(a secret value was redacted from this reply)");
+        }
+        if crate::render::redact(exit, &mut r.rich) && r.kind == Kind::Reply {
             r.text
                 .push_str("\n(a secret value was redacted from this reply)");
         }

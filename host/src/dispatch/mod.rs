@@ -11,10 +11,12 @@ mod events;
 pub mod help;
 mod invoke;
 pub mod parse;
+mod press;
 mod registry;
 
 pub use confirm::CONFIRM_TTL;
 pub use events::{EventError, EventOutcome};
+pub use press::AUTOCOMPLETE_LIMIT;
 
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::{Grants, Poster, ProgressSink};
@@ -391,9 +393,10 @@ impl Dispatcher {
             return self.unknown_as(&shown, &name);
         };
         let Some(cmd) = cmd.sub(&path) else {
-            let e = cmd.resolve(&path).err().unwrap_or_else(|| {
-                format!("`{}` needs a subcommand", cmd.name)
-            });
+            let e = cmd
+                .resolve(&path)
+                .err()
+                .unwrap_or_else(|| format!("`{}` needs a subcommand", cmd.name));
             return self.answer(self.usage_error_as(&shown, &cmd, &e));
         };
         if let Err(e) = parse::check(&cmd, &args) {

@@ -8,8 +8,8 @@ use crate::model::bindings_v0_2::PluginIndices as IndicesV2;
 use crate::model::{
     AutocompleteRequest, ComponentPress, Invocation, OptionChoice, PressResult, Setting,
     AUTOCOMPLETE_FUNCTION, AUTOCOMPLETE_INTERFACE, COMPONENTS_FUNCTION, COMPONENTS_INTERFACE,
-    CONFIRMATION_FUNCTION, CONFIRMATION_INTERFACE, CONFIRMATION_INTERFACE_V0_2,
-    SETTINGS_FUNCTION, SETTINGS_INTERFACE, SETTINGS_INTERFACE_V0_2,
+    CONFIRMATION_FUNCTION, CONFIRMATION_INTERFACE, CONFIRMATION_INTERFACE_V0_2, SETTINGS_FUNCTION,
+    SETTINGS_INTERFACE, SETTINGS_INTERFACE_V0_2,
 };
 use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre};
 use wasmtime::Store;
@@ -62,7 +62,11 @@ impl Exports {
             return Ok(Exports {
                 indices: Indices::V0_2(IndicesV2::new(pre)?),
                 settings: function(component, SETTINGS_INTERFACE_V0_2, SETTINGS_FUNCTION),
-                confirm: function(component, CONFIRMATION_INTERFACE_V0_2, CONFIRMATION_FUNCTION),
+                confirm: function(
+                    component,
+                    CONFIRMATION_INTERFACE_V0_2,
+                    CONFIRMATION_FUNCTION,
+                ),
                 component: function(component, COMPONENTS_INTERFACE, COMPONENTS_FUNCTION),
                 autocomplete: function(component, AUTOCOMPLETE_INTERFACE, AUTOCOMPLETE_FUNCTION),
             });
@@ -125,7 +129,8 @@ impl Exports {
                     Call::NeedsConfirmation(inv) => {
                         let question = match self.confirm {
                             Some(index) => {
-                                type V1Inv = crate::model::bindings::chatops::plugin::types::Invocation;
+                                type V1Inv =
+                                    crate::model::bindings::chatops::plugin::types::Invocation;
                                 let f = instance.get_typed_func::<(&V1Inv,), (Option<String>,)>(
                                     &mut *store,
                                     index,
@@ -138,11 +143,11 @@ impl Exports {
                         };
                         CallResult::NeedsConfirmation(question)
                     }
-                    Call::Component(_) => CallResult::Component(Err(
-                        crate::model::CommandError::Failed(
+                    Call::Component(_) => {
+                        CallResult::Component(Err(crate::model::CommandError::Failed(
                             "it was built for chatops:plugin@0.1.0, which has no buttons".into(),
-                        ),
-                    )),
+                        )))
+                    }
                     Call::Autocomplete(_) => CallResult::Autocomplete(Vec::new()),
                 })
             }

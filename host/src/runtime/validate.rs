@@ -170,8 +170,8 @@ fn command(c: &Command) -> Result<(), String> {
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &c.subcommands {
-            chars += subcommand(s, &mut names)
-                .map_err(|e| format!("subcommand `{}`: {e}", s.name))?;
+            chars +=
+                subcommand(s, &mut names).map_err(|e| format!("subcommand `{}`: {e}", s.name))?;
         }
         for g in &c.groups {
             name("group ", &g.name)?;
@@ -266,8 +266,7 @@ fn options(options: &[crate::model::CommandOption]) -> Result<usize, String> {
                 o.name
             ));
         }
-        if o.autocomplete && (!o.choices.is_empty() || !(numeric || o.kind == OptionKind::String))
-        {
+        if o.autocomplete && (!o.choices.is_empty() || !(numeric || o.kind == OptionKind::String)) {
             return Err(format!(
                 "option `{}`: only text and number options without choices can be completed while typed",
                 o.name
@@ -281,7 +280,10 @@ fn options(options: &[crate::model::CommandOption]) -> Result<usize, String> {
         }
         if let (Some(lo), Some(hi)) = (o.min_value, o.max_value) {
             if lo > hi {
-                return Err(format!("option `{}`: min value {lo} is above max value {hi}", o.name));
+                return Err(format!(
+                    "option `{}`: min value {lo} is above max value {hi}",
+                    o.name
+                ));
             }
         }
         if o.min_length.is_some() || o.max_length.is_some() {
@@ -330,6 +332,130 @@ fn options(options: &[crate::model::CommandOption]) -> Result<usize, String> {
         }
     }
     Ok(chars)
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+    use crate::model::{CommandOption, OptionChoice, Subcommand};
+
+    fn opt(name: &str) -> CommandOption {
+        CommandOption {
+            name: name.into(),
+            description: "d".into(),
+            kind: OptionKind::String,
+            required: false,
+            choices: vec![],
+            min_value: None,
+            max_value: None,
+            min_length: None,
+            max_length: None,
+            channel_kinds: vec![],
+            autocomplete: false,
+        }
+    }
+
+    fn cmd(name: &str) -> Command {
+        Command {
+            name: name.into(),
+            description: "d".into(),
+            options: vec![],
+            subcommands: vec![],
+            groups: vec![],
+            confirm: false,
+        }
+    }
+
+    fn info(commands: Vec<Command>) -> PluginInfo {
+        PluginInfo {
+            name: "p".into(),
+            version: "1".into(),
+            description: "d".into(),
+            commands,
+            capabilities: vec![],
+        }
+    }
+
+    fn refused(commands: Vec<Command>) -> String {
+        plugin_info(&info(commands)).unwrap_err()
+    }
+
+    #[test]
+    fn each_discord_limit_is_named_when_a_plugin_is_over_it() {
+        let many: Vec<Command> = (0..101).map(|i| cmd(&format!("c{i}"))).collect();
+        assert_eq!(
+            refused(many),
+            "it declares 101 commands; Discord allows at most 100 per scope"
+        );
+        let mut c = cmd("wide");
+        c.options = (0..26).map(|i| opt(&format!("o{i}"))).collect();
+        assert_eq!(
+            refused(vec![c]),
+            "command `wide`: it has 26 options; Discord allows at most 25"
+        );
+        let mut o = opt("region");
+        o.choices = (0..26)
+            .map(|i| OptionChoice {
+                name: format!("r{i}"),
+                value: format!("r{i}"),
+            })
+            .collect();
+        let mut c = cmd("pick");
+        c.options = vec![o];
+        assert_eq!(
+            refused(vec![c]),
+            "command `pick`: option `region` has 26 choices; Discord allows at most 25"
+        );
+        assert_eq!(
+            refused(vec![cmd(&"x".repeat(33))]),
+            format!(
+                "command `{0}`: `{0}`: the name must be 1-32 characters of a-z, 0-9, - and _",
+                "x".repeat(33)
+            )
+        );
+        let mut c = cmd("long");
+        c.description = "d".repeat(101);
+        assert_eq!(
+            refused(vec![c]),
+            "command `long`: the description must be 1 to 100 characters, not 101"
+        );
+        let mut c = cmd("big");
+        c.subcommands = (0..25)
+            .map(|i| Subcommand {
+                name: format!("s{i}"),
+                description: "d".repeat(100),
+                options: (0..2)
+                    .map(|j| {
+                        let mut o = opt(&format!("o{j}"));
+                        o.description = "d".repeat(100);
+                        o
+                    })
+                    .collect(),
+                confirm: false,
+            })
+            .collect();
+        assert_eq!(
+            refused(vec![c]),
+            "command `big`: its names, descriptions and choices total 7669 characters; Discord allows at most 4000 per command"
+        );
+        let mut c = cmd("mixed");
+        c.options = vec![opt("a")];
+        c.subcommands = vec![Subcommand {
+            name: "s".into(),
+            description: "d".into(),
+            options: vec![],
+            confirm: false,
+        }];
+        assert!(refused(vec![c]).contains("a command with subcommands has no options of its own"));
+        let mut o = opt("n");
+        o.min_value = Some(1.0);
+        let mut c = cmd("num");
+        c.options = vec![o];
+        assert_eq!(
+            refused(vec![c]),
+            "command `num`: option `n`: min/max values are for integer and number options"
+        );
+    }
 }
 
 #[cfg(test)]

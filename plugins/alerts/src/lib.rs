@@ -139,18 +139,12 @@ impl Plugin for Alerts {
                     Level::Info,
                     format!("{} notification with {} alert(s)", n.status, n.alerts.len()),
                 );
-                Ok(vec![Post {
-                    channel,
-                    text: notify::format(&n, &acks),
-                }])
+                Ok(vec![Post::text(&channel, notify::format(&n, &acks))])
             }
             Event::Schedule(name) if name == SUMMARY => {
                 let channel = setting("channel")?;
                 let open = open::all()?;
-                Ok(vec![Post {
-                    channel,
-                    text: open::format_summary(&open, text::now()),
-                }])
+                Ok(vec![Post::text(&channel, open::format_summary(&open, text::now()))])
             }
             Event::Schedule(_) => Ok(Vec::new()),
         }

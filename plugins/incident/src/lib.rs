@@ -71,6 +71,10 @@ impl Plugin for Incidents {
         ]
     }
 
+    fn on_component(p: ComponentPress) -> Result<PressResult, CommandError> {
+        press(p)
+    }
+
     fn run(inv: Invocation) -> Result<Reply, CommandError> {
         let action = inv.str("action").unwrap_or_else(|| "list".into());
         match action.trim() {
@@ -189,7 +193,58 @@ fn open(inv: &Invocation) -> Result<Reply, CommandError> {
         inc.title
     );
     let reply = format!("🚨 Opened **{id}** · {}: {}.", severity.show(), inc.title);
-    finish(&mut inc, &announcement, reply, true)
+    let color = match severity {
+        model::Severity::Critical => colors::RED,
+        model::Severity::Error => colors::ORANGE,
+        model::Severity::Warning => colors::YELLOW,
+        model::Severity::Info => colors::BLUE,
+    };
+    let card = Embed::new()
+        .title(format!("{id}: {}", inc.title))
+        .color(color)
+        .inline_field("Severity", severity.show())
+        .inline_field("Opened by", who.clone());
+    let r = finish(&mut inc, &announcement, reply, true)?;
+    // A card coloured by severity, and an Ack button for whoever takes it.
+    Ok(r.embed(card)
+        .button(Button::new("Ack", "incident", &format!("ack:{id}")).primary()))
+}
+
+/// The Ack button on an opened incident: acknowledge it as the person who pressed, and
+/// turn the message into the acknowledgement (the button goes away).
+fn press(press: ComponentPress) -> Result<PressResult, CommandError> {
+    let Some(id) = press.custom_id.strip_prefix("ack:") else {
+        return Err(CommandError::failed(format!(
+            "unknown button `{}`",
+            model::clip(&press.custom_id, 60)
+        )));
+    };
+    let inv = Invocation {
+        id: press.id.clone(),
+        command: "incident".into(),
+        subcommand: vec![],
+        args: vec![
+            Argument {
+                name: "action".into(),
+                value: ArgValue::String("ack".into()),
+            },
+            Argument {
+                name: "target".into(),
+                value: ArgValue::String(id.into()),
+            },
+        ],
+        user: press.user,
+        channel: press.channel,
+        guild: press.guild,
+    };
+    let reply = ack(&inv)?;
+    Ok(PressResult::Edit(
+        Message::text(reply.text).embed(
+            Embed::new()
+                .title(format!("{id} acknowledged"))
+                .color(colors::GREEN),
+        ),
+    ))
 }
 
 fn ack(inv: &Invocation) -> Result<Reply, CommandError> {

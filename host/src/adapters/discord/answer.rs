@@ -4,6 +4,7 @@
 
 use super::reply::{self, Shaped};
 use super::report;
+use super::rich::Parts;
 use crate::capabilities::ProgressSink;
 use crate::dispatch::{Kind, Response};
 use serenity::all::{
@@ -118,6 +119,9 @@ pub(super) struct Live {
     /// Set once the interaction is over and the answer moved to its channel: said first
     /// in every message there.
     expired_note: Option<String>,
+    /// Answering a press of a plugin's button: the message it is on is the interaction's
+    /// original, edited only by a `PressResult::Edit`; other answers are follow-ups.
+    pub(super) press: bool,
 }
 
 impl Live {
@@ -130,6 +134,7 @@ impl Live {
             queued: None,
             what,
             expired_note: None,
+            press: false,
         }
     }
 
@@ -204,6 +209,10 @@ impl Live {
     }
 
     async fn show_progress(&mut self, text: String) {
+        if self.press {
+            // The original is the message the button is on: progress would overwrite it.
+            return;
+        }
         let content = self.with_note(&format!("⏳ {text}"));
         let content: String = content.chars().take(reply::LIMIT).collect();
         self.last_edit = Instant::now();
@@ -265,16 +274,68 @@ impl Live {
         for n in &resp.notices {
             tracing::warn!("{n}");
         }
+        let mut parts = super::rich::parts(&resp.rich);
         match &resp.kind {
-            Kind::Confirm { token } => self.public(&resp.text, buttons(token)).await,
-            _ if resp.ephemeral => self.private(&resp.text).await,
-            _ => self.public(&resp.text, Vec::new()).await,
+            Kind::Confirm { token } if self.press => {
+                let confirm = Parts {
+                    components: buttons(token),
+                    ..Parts::default()
+                };
+                self.followup(&resp.text, confirm, false).await
+            }
+            Kind::Confirm { token } => {
+                let confirm = Parts {
+                    components: buttons(token),
+                    ..Parts::default()
+                };
+                self.public(&resp.text, confirm).await
+            }
+            _ if resp.ephemeral && self.press => self.followup(&resp.text, parts, true).await,
+            _ if resp.ephemeral => {
+                // A private answer is text: its embeds and files are described in it.
+                let text = crate::render::plain(&crate::model::Message {
+                    text: resp.text.clone(),
+                    embeds: resp.rich.embeds.clone(),
+                    attachments: resp.rich.attachments.clone(),
+                    components: vec![],
+                });
+                self.private(&text).await
+            }
+            _ if self.press && !resp.edit => self.followup(&resp.text, parts, false).await,
+            _ => {
+                if self.press && parts.components.is_empty() {
+                    // An edit without components takes the pressed buttons away.
+                    parts.components = Vec::new();
+                }
+                self.public(&resp.text, parts).await
+            }
         }
     }
 
-    async fn public(&mut self, text: &str, components: Vec<CreateActionRow>) {
+    /// A new message after a press (not an edit of the message the button is on).
+    async fn followup(&mut self, text: &str, parts: Parts, ephemeral: bool) {
+        let Target::Interaction { http, interaction } = &self.target else {
+            return self.public(text, parts).await;
+        };
         let what = format!("answering {}", self.what);
+        let mut f = CreateInteractionResponseFollowup::new()
+            .ephemeral(ephemeral)
+            .embeds(parts.embeds)
+            .components(parts.components)
+            .add_files(parts.files);
+        let content: String = text.chars().take(reply::LIMIT).collect();
+        if !content.is_empty() {
+            f = f.content(content);
+        }
+        report(&what, interaction.followup(http, f).await);
+    }
+
+    async fn public(&mut self, text: &str, parts: Parts) {
+        let what = format!("answering {}", self.what);
+        let components = parts.components.clone();
+        let rich = !parts.embeds.is_empty() || !parts.files.is_empty();
         let (first, rest, file) = match reply::shape(&self.with_note(text)) {
+            _ if rich && text.trim().is_empty() => (String::new(), Vec::new(), None),
             Shaped::Parts(mut parts) => {
                 let first = parts.remove(0);
                 (first, parts, None)
@@ -285,22 +346,27 @@ impl Live {
                 Some(CreateAttachment::bytes(text.into_bytes(), "reply.txt")),
             ),
         };
+        let files: Vec<CreateAttachment> = file.into_iter().chain(parts.files.clone()).collect();
+        let file = (!files.is_empty()).then_some(());
+        let embeds = parts.embeds.clone();
         match &self.target {
             Target::Interaction { http, interaction } => {
                 let r = if self.answered {
                     let mut e = EditInteractionResponse::new()
                         .content(first)
+                        .embeds(embeds.clone())
                         .components(components.clone());
-                    if let Some(f) = file {
+                    for f in files.clone() {
                         e = e.new_attachment(f);
                     }
                     interaction.edit(http, e).await.map(|_| ())
                 } else {
                     let mut m = CreateInteractionResponseMessage::new()
-                        .content(first)
-                        .components(components.clone());
-                    if let Some(f) = file {
-                        m = m.add_file(f);
+                        .embeds(embeds.clone())
+                        .components(components.clone())
+                        .add_files(files.clone());
+                    if !first.is_empty() {
+                        m = m.content(first);
                     }
                     interaction
                         .respond(http, CreateInteractionResponse::Message(m))
@@ -308,7 +374,7 @@ impl Live {
                 };
                 if interaction_gone(&r) {
                     self.move_to_channel();
-                    return Box::pin(self.public(text, components)).await;
+                    return Box::pin(self.public(text, parts)).await;
                 }
                 self.answered |= report(&what, r).is_some();
                 let mut rest = rest.into_iter();
@@ -323,7 +389,7 @@ impl Live {
                         // The first part was shown; the rest goes to the channel.
                         self.move_to_channel();
                         let left: Vec<String> = std::iter::once(part).chain(rest).collect();
-                        return Box::pin(self.public(&left.concat(), Vec::new())).await;
+                        return Box::pin(self.public(&left.concat(), Parts::default())).await;
                     }
                     report(&what, r);
                 }
@@ -341,18 +407,24 @@ impl Live {
                                 .edit_message(
                                     http,
                                     id,
-                                    EditMessage::new().content(first).components(components),
+                                    EditMessage::new()
+                                        .content(first)
+                                        .embeds(embeds)
+                                        .components(components),
                                 )
                                 .await,
                         );
                     }
                     _ => {
-                        let mut m = CreateMessage::new().content(first).components(components);
+                        let mut m = CreateMessage::new()
+                            .embeds(embeds)
+                            .components(components)
+                            .add_files(files);
+                        if !first.is_empty() {
+                            m = m.content(first);
+                        }
                         if let Some(to) = reply_to {
                             m = m.reference_message((*channel, *to));
-                        }
-                        if let Some(f) = file {
-                            m = m.add_file(f);
                         }
                         report(&what, channel.send_message(http, m).await);
                     }
@@ -379,9 +451,9 @@ impl Live {
                     "✗ it did not complete, and what went wrong was for the person who ran it only; run {} again to see it.",
                     self.what
                 );
-                return self.public(&note, Vec::new()).await;
+                return self.public(&note, Parts::default()).await;
             }
-            return self.public(text, Vec::new()).await;
+            return self.public(text, Parts::default()).await;
         };
         let what = format!("answering {} privately", self.what);
         let parts = reply::split(text, reply::LIMIT);

@@ -1,10 +1,36 @@
 //! Slash-command payloads from the plugins' `describe()`, and typed arguments back.
 
-use crate::model::{ArgValue, Argument, Command, CommandOption, OptionKind};
+use crate::model::{ArgValue, Argument, ChannelKind, Command, CommandOption, OptionKind};
 use serenity::all::{
-    CommandDataOption, CommandDataOptionValue, CommandOptionType, CreateCommand,
+    ChannelType, CommandDataOption, CommandDataOptionValue, CommandOptionType, CreateCommand,
     CreateCommandOption,
 };
+
+fn channel_type(k: &ChannelKind) -> ChannelType {
+    match k {
+        ChannelKind::Text => ChannelType::Text,
+        ChannelKind::Voice => ChannelType::Voice,
+        ChannelKind::Category => ChannelType::Category,
+        ChannelKind::Announcement => ChannelType::News,
+        ChannelKind::AnnouncementThread => ChannelType::NewsThread,
+        ChannelKind::PublicThread => ChannelType::PublicThread,
+        ChannelKind::PrivateThread => ChannelType::PrivateThread,
+        ChannelKind::Stage => ChannelType::Stage,
+        ChannelKind::Forum => ChannelType::Forum,
+        ChannelKind::Media => ChannelType::Unknown(16),
+    }
+}
+
+/// Min/max values: integral and non-negative ones as integers (serenity's integer
+/// setters take u64), others as numbers.
+fn bound(c: CreateCommandOption, v: f64, min: bool) -> CreateCommandOption {
+    match (v >= 0.0 && v.fract() == 0.0, min) {
+        (true, true) => c.min_int_value(v as u64),
+        (true, false) => c.max_int_value(v as u64),
+        (false, true) => c.min_number_value(v),
+        (false, false) => c.max_number_value(v),
+    }
+}
 
 fn option_type(kind: &OptionKind) -> CommandOptionType {
     match kind {
@@ -21,6 +47,24 @@ fn option_type(kind: &OptionKind) -> CommandOptionType {
 fn option(o: &CommandOption) -> CreateCommandOption {
     let mut c = CreateCommandOption::new(option_type(&o.kind), &o.name, &o.description)
         .required(o.required);
+    if let Some(v) = o.min_value {
+        c = bound(c, v, true);
+    }
+    if let Some(v) = o.max_value {
+        c = bound(c, v, false);
+    }
+    if let Some(v) = o.min_length {
+        c = c.min_length(v.min(6000) as u16);
+    }
+    if let Some(v) = o.max_length {
+        c = c.max_length(v.min(6000) as u16);
+    }
+    if !o.channel_kinds.is_empty() {
+        c = c.channel_types(o.channel_kinds.iter().map(channel_type).collect());
+    }
+    if o.autocomplete {
+        c = c.set_autocomplete(true);
+    }
     for ch in &o.choices {
         c = match o.kind {
             OptionKind::Integer => match ch.value.parse::<i32>() {
@@ -48,6 +92,32 @@ pub fn slash_commands(commands: &[(String, Command)]) -> Vec<CreateCommand> {
             let mut cmd = CreateCommand::new(&c.name).description(&c.description);
             for o in &c.options {
                 cmd = cmd.add_option(option(o));
+            }
+            // Subcommands and groups: Discord's SUB_COMMAND and SUB_COMMAND_GROUP options.
+            let sub = |s: &crate::model::Subcommand| {
+                let mut o = CreateCommandOption::new(
+                    CommandOptionType::SubCommand,
+                    &s.name,
+                    &s.description,
+                );
+                for x in &s.options {
+                    o = o.add_sub_option(option(x));
+                }
+                o
+            };
+            for s in &c.subcommands {
+                cmd = cmd.add_option(sub(s));
+            }
+            for g in &c.groups {
+                let mut o = CreateCommandOption::new(
+                    CommandOptionType::SubCommandGroup,
+                    &g.name,
+                    &g.description,
+                );
+                for s in &g.subcommands {
+                    o = o.add_sub_option(sub(s));
+                }
+                cmd = cmd.add_option(o);
             }
             cmd
         })
@@ -80,6 +150,23 @@ pub fn slash_commands(commands: &[(String, Command)]) -> Vec<CreateCommand> {
             ),
     );
     out
+}
+
+/// The subcommand path in Discord's options (a SUB_COMMAND_GROUP holding a SUB_COMMAND,
+/// or a SUB_COMMAND) and the options below it.
+pub fn path(options: &[CommandDataOption]) -> (Vec<String>, &[CommandDataOption]) {
+    match options {
+        [o] => match &o.value {
+            CommandDataOptionValue::SubCommand(inner) => (vec![o.name.clone()], inner),
+            CommandDataOptionValue::SubCommandGroup(inner) => {
+                let (mut rest, inner) = path(inner);
+                rest.insert(0, o.name.clone());
+                (rest, inner)
+            }
+            _ => (vec![], options),
+        },
+        _ => (vec![], options),
+    }
 }
 
 /// Discord's typed options → the contract's arguments.

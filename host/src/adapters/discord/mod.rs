@@ -6,6 +6,7 @@ mod answer;
 mod commands;
 mod connect;
 pub mod reply;
+mod rich;
 mod serve;
 
 use crate::bot::Bot;
@@ -362,6 +363,7 @@ impl EventHandler for Handler {
         match interaction {
             Interaction::Command(c) => self.on_command(ctx, c).await,
             Interaction::Component(c) => self.on_button(ctx, c).await,
+            Interaction::Autocomplete(c) => self.on_autocomplete(ctx, c).await,
             _ => {}
         }
     }
@@ -403,9 +405,15 @@ impl Handler {
             .map(|m| m.roles.clone())
             .unwrap_or_default();
         let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
+        // A subcommand is asked for as `incident open` (see `Dispatcher::dispatch`).
+        let (path, options) = commands::path(&c.data.options);
+        let name = std::iter::once(c.data.name.clone())
+            .chain(path)
+            .collect::<Vec<_>>()
+            .join(" ");
         let request = Request::Command {
-            name: c.data.name.clone(),
-            args: commands::arguments(&c.data.options),
+            name,
+            args: commands::arguments(options),
         };
         let target = Target::Interaction {
             http: ctx.http.clone(),
@@ -421,7 +429,91 @@ impl Handler {
         .await;
     }
 
+    /// Completing an option while it is typed: answered within the dispatcher's limit
+    /// (Discord waits 3 seconds), with no choices when the plugin is slow or fails.
+    async fn on_autocomplete(&self, ctx: Context, c: CommandInteraction) {
+        let Some(focused) = c.data.autocomplete() else {
+            return;
+        };
+        let roles = c
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
+        let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
+        let (path, options) = commands::path(&c.data.options);
+        let name = std::iter::once(c.data.name.clone())
+            .chain(path)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let limit = crate::dispatch::AUTOCOMPLETE_LIMIT + std::time::Duration::from_millis(300);
+        let choices = tokio::time::timeout(
+            limit,
+            self.bot.dispatcher.complete(
+                &who,
+                &name,
+                focused.name,
+                focused.value,
+                commands::arguments(options),
+            ),
+        )
+        .await
+        .unwrap_or_default();
+        let mut answer = serenity::all::CreateAutocompleteResponse::new();
+        for ch in choices {
+            answer = match focused.kind {
+                serenity::all::CommandOptionType::Integer => match ch.value.parse::<i64>() {
+                    Ok(v) => answer.add_int_choice(ch.name, v),
+                    Err(_) => answer,
+                },
+                serenity::all::CommandOptionType::Number => match ch.value.parse::<f64>() {
+                    Ok(v) => answer.add_number_choice(ch.name, v),
+                    Err(_) => answer,
+                },
+                _ => answer.add_string_choice(ch.name, ch.value),
+            };
+        }
+        let r = c
+            .create_response(&ctx.http, CreateInteractionResponse::Autocomplete(answer))
+            .await;
+        report("answering autocomplete", r);
+    }
+
+    /// A plugin's button or menu (contract 0.2): run as the command its action names.
+    async fn on_press(&self, ctx: Context, c: ComponentInteraction) {
+        let roles = c
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
+        let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
+        let values = match &c.data.kind {
+            serenity::all::ComponentInteractionDataKind::StringSelect { values } => values.clone(),
+            _ => Vec::new(),
+        };
+        let custom_id = c.data.custom_id.clone();
+        let message_id = c.message.id.to_string();
+        let message_text = c.message.content.clone();
+        let target = Target::Interaction {
+            http: ctx.http.clone(),
+            interaction: Box::new(answer::AnyInteraction::Component(c)),
+        };
+        serve::serve_press(
+            self.bot.clone(),
+            who,
+            custom_id,
+            values,
+            message_id,
+            message_text,
+            target,
+        )
+        .await;
+    }
+
     async fn on_button(&self, ctx: Context, c: ComponentInteraction) {
+        if c.data.custom_id.starts_with("cx|") {
+            return self.on_press(ctx, c).await;
+        }
         let Some((action, token)) = c
             .data
             .custom_id

@@ -77,6 +77,43 @@ pub async fn serve_confirmation(
     drive(live, work, rx, Instant::now()).await;
 }
 
+/// A press of a plugin's button or a choice in its menu: acknowledged at once (so the
+/// message it is on stays as it is until the plugin edits it), then run like a command.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_press(
+    bot: Arc<Bot>,
+    who: Caller,
+    custom_id: String,
+    values: Vec<String>,
+    message_id: String,
+    message_text: String,
+    target: Target,
+) {
+    let mut live = Live::new(target, "the button".into());
+    live.press = true;
+    if let Target::Interaction { http, interaction } = &live.target {
+        let r = interaction
+            .respond(http, CreateInteractionResponse::Acknowledge)
+            .await;
+        live.answered = report("acknowledging a button press", r).is_some();
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let dispatcher = bot.dispatcher.clone();
+    let work = tokio::spawn(async move {
+        dispatcher
+            .press(
+                &who,
+                &custom_id,
+                values,
+                &message_id,
+                &message_text,
+                Arc::new(Sink(tx)),
+            )
+            .await
+    });
+    drive(live, work, rx, Instant::now()).await;
+}
+
 async fn drive(
     mut live: Live,
     mut work: tokio::task::JoinHandle<Response>,

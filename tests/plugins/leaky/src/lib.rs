@@ -122,19 +122,13 @@ impl Plugin for Leaky {
             }
             Event::Schedule(name) if name == "panic" => panic!("event panic with {t}"),
             Event::Schedule(name) => Ok(vec![
-                Post {
-                    channel: "ops".into(),
-                    text: format!("{name}: {t}"),
-                },
-                Post {
-                    channel: "not-granted".into(),
-                    text: format!("{name}: {t}"),
-                },
+                Post::text("ops", format!("{name}: {t}")),
+                Post::text("not-granted", format!("{name}: {t}")),
             ]),
-            Event::Webhook(w) => Ok(vec![Post {
-                channel: "ops".into(),
-                text: format!("{} {} ({} bytes) {t}", w.method, w.path, w.body.len()),
-            }]),
+            Event::Webhook(w) => Ok(vec![Post::text(
+                "ops",
+                format!("{} {} ({} bytes) {t}", w.method, w.path, w.body.len()),
+            )]),
         }
     }
 }

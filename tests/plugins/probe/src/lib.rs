@@ -132,10 +132,7 @@ fn fetch(url: &str) -> String {
 impl Probe {
     fn event(event: Event) -> Result<Vec<Post>, CommandError> {
         let post = |text: String| {
-            Ok(vec![Post {
-                channel: "ops".into(),
-                text,
-            }])
+            Ok(vec![Post::text("ops", text)])
         };
         match event {
             Event::Schedule(name) if name == "boom" => {

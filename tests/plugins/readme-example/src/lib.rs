@@ -28,10 +28,27 @@ impl Plugin for Deploy {
             .bearer(&secret("deploy-token")?)
             .json(&serde_json::json!({ "service": service, "env": inv.str("env") }))?
             .send()?;
-        Ok(Reply::text(format!(
-            "Deploy of {service} started ({})",
-            resp.status
-        )))
+        Ok(Reply::text(format!("Deploy of {service} started"))
+            .embed(
+                Embed::new()
+                    .title(format!("Deploying {service}"))
+                    .color(colors::BLUE)
+                    .inline_field("Status", resp.status.to_string())
+                    .inline_field("By", inv.user.name.clone()),
+            )
+            .button(
+                Button::new("Roll back", "deploy", &format!("rollback:{service}"))
+                    .danger()
+                    .confirm(),
+            ))
+    }
+
+    fn on_component(press: ComponentPress) -> Result<PressResult, CommandError> {
+        let service = press.custom_id.trim_start_matches("rollback:");
+        Ok(PressResult::Edit(Message::text(format!(
+            "Rollback of {service} requested by {}",
+            press.user.name
+        ))))
     }
 }
 
