@@ -229,12 +229,29 @@ impl Bot {
     }
 
     async fn bundled(&self, limits: &config::Limits) -> anyhow::Result<Vec<LoadedPlugin>> {
+        // Loaded side by side: compiling, or reading compiled code, is CPU work that the
+        // runtime's threads (one per core) share.
+        let loading: Vec<_> = crate::bundled::BUNDLED
+            .iter()
+            .map(|(name, bytes)| {
+                let known = lock(&self.compiled).get(&sha256_hex(bytes)).cloned();
+                let (runtime, limits) = (self.dispatcher.runtime().clone(), limits.clone());
+                tokio::spawn(async move {
+                    match known {
+                        Some(compiled) => Ok(compiled),
+                        None => runtime
+                            .load(bytes, name, &limits)
+                            .await
+                            .map(Arc::new)
+                            .map_err(|e| e.to_string()),
+                    }
+                })
+            })
+            .collect();
         let mut out = Vec::new();
-        for (name, bytes) in crate::bundled::BUNDLED {
-            let compiled = self
-                .compile(bytes, name, limits)
-                .await
-                .map_err(anyhow::Error::msg)?;
+        for ((name, _), loaded) in crate::bundled::BUNDLED.iter().zip(loading) {
+            let compiled = loaded.await?.map_err(anyhow::Error::msg)?;
+            lock(&self.compiled).insert(compiled.digest.clone(), compiled.clone());
             out.push(LoadedPlugin {
                 name: name.to_string(),
                 source: Source::Bundled,
