@@ -188,3 +188,68 @@ fn chatops_check_refuses_a_password_in_the_store_url_and_bad_shards() {
         "{errors}"
     );
 }
+
+/// Two hosts on one (fake) Discord, shard 1 of 2 and shard 0 of 2: each identifies with its
+/// shard, and only the one running shard 0 registers the slash commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_process_identifies_its_shards_and_only_shard_0_registers_commands() {
+    use chatops::adapters::discord::{self, Connect, Settings};
+    use chatops_tests::discord_fake::FakeDiscord;
+    let fake = FakeDiscord::start().await;
+    let settings = || Settings {
+        token: FakeDiscord::TOKEN.into(),
+        api_url: Some(fake.url()),
+        guilds: vec![FakeDiscord::GUILD_ID],
+        prefix_commands: false,
+        defer_after: Duration::from_millis(1500),
+        watch_every: Duration::from_millis(200),
+    };
+    let start = |shards: std::ops::Range<u32>| {
+        let settings = settings();
+        async move {
+            let chat = Chat::dev(&["echo"], Default::default(), &[]).await;
+            let connect = Connect {
+                shards: Some((shards, 2)),
+                ..Connect::default()
+            };
+            let running = discord::start_with(chat.bot.clone(), settings, connect)
+                .await
+                .expect("client starts");
+            (chat, running)
+        }
+    };
+    let registrations = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/commands"))
+            .count()
+    };
+    let identified = || -> Vec<serde_json::Value> {
+        fake.gateway_received()
+            .into_iter()
+            .filter(|f| f["op"] == 2)
+            .map(|f| f["d"]["shard"].clone())
+            .collect()
+    };
+    let (_b, b) = start(1..2).await;
+    fake.wait_ready(Duration::from_secs(30)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(identified(), [serde_json::json!([1, 2])]);
+    assert_eq!(registrations(), 0, "shard 1's process does not register");
+    let (_a, a) = start(0..1).await;
+    fake.wait_request(
+        "the shard-0 process registers",
+        |r| r.method == "PUT" && r.path.ends_with("/commands"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        identified(),
+        [serde_json::json!([1, 2]), serde_json::json!([0, 2])]
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(registrations(), 1, "registered once");
+    a.shutdown().await;
+    b.shutdown().await;
+}
