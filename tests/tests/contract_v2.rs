@@ -258,10 +258,27 @@ async fn subcommands_embeds_and_attachments_on_discord() {
             ALICE,
         )
         .await;
+    // it shows its progress first, then its answer in the same message
     assert_eq!(
         bot.callback(&id, &token).await.body["data"]["content"],
-        "0.1 says: still here"
+        "⏳ echoing"
     );
+    let original = format!(
+        "/api/v10/webhooks/{}/{token}/messages/@original",
+        FakeDiscord::APP_ID
+    );
+    bot.fake
+        .wait_request(
+            "the 0.1 plugin's answer",
+            |r| {
+                r.method == "PATCH"
+                    && r.path == original
+                    && r.body["content"] == "0.1 says: still here"
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
     bot.stop().await;
 }
 
