@@ -150,6 +150,8 @@ impl Chat {
                 .collect(),
             settings: Default::default(),
             with_bundled: false,
+            store: None,
+            limits: None,
         };
         let bot = tokio::time::timeout(STEP, Bot::start_dev(dev))
             .await
