@@ -62,6 +62,13 @@ hr, er = h["run"], e["run"]
 row("p50, 1 in flight", one["p50_us"], hr["p50_us"], er["p50_us"], " µs", "≤ 3× Hubot")
 row("p99, 1 in flight", one["p99_us"], hr["p99_us"], er["p99_us"], " µs", "≤ 200 µs")
 row("p99.9, 1 in flight", one["p999_us"], None, None, " µs", "")
+mem = c.get("one_in_flight_audit_in_memory")
+if mem:
+    row("p50, 1 in flight, audit in memory (no fsync)", mem["p50_us"], hr["p50_us"], er["p50_us"], " µs", "")
+    row("p99, 1 in flight, audit in memory (no fsync)", mem["p99_us"], hr["p99_us"], er["p99_us"], " µs", "")
+sb = c.get("sandbox_only")
+if sb:
+    row("p50, sandbox only (fresh instance + call)", sb["p50_us"], hr["p50_us"], er["p50_us"], " µs", "")
 row("throughput, 1 in flight", one["throughput_cmd_s"], hr["throughput_cmd_s"], er["throughput_cmd_s"], " /s", "", "{:.0f}")
 row(f"throughput, {c['cores']} in flight (all cores)", cores["throughput_cmd_s"], hr["throughput_cmd_s"], er["throughput_cmd_s"], " /s",
     "≥ 1× Hubot, ≥ 10× Errbot", "{:.0f}")
