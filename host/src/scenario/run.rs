@@ -201,6 +201,9 @@ async fn run_file(file: &Path, plugin: Option<&Path>) -> Result<(String, usize)>
             store.kv_set(&plugin_name, k, v.as_bytes())?;
         }
     }
+    // What the runner itself shows of the plugin (requests, stored values) leaves through
+    // the same redactor as everything else it says.
+    let redactor = crate::exit::Redactor::new(s.grants.secrets.values().cloned());
     for (i, step) in s.step.iter().enumerate() {
         let failures = run_step(&bot, &s, step, &plugin_name, &captured, &upstreams).await;
         if !failures.is_empty() {
@@ -208,7 +211,7 @@ async fn run_file(file: &Path, plugin: Option<&Path>) -> Result<(String, usize)>
                 "step {} ({}):\n{}",
                 i + 1,
                 step_label(step),
-                failures.join("\n")
+                redactor.chat(&failures.join("\n")).0
             );
         }
     }
