@@ -37,9 +37,13 @@ async fn bad_configs_give_messages_that_name_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let echo = write_plugins(dir.path(), &["echo"]).remove(0);
         let digest = sha256_hex(&std::fs::read(&echo).unwrap());
+        // A plugin over one of Discord's limits (26 choices), refused at load.
+        let over = write_plugins(dir.path(), &["overlimit"]).remove(0);
+        let over_digest = sha256_hex(&std::fs::read(&over).unwrap());
         let text = std::fs::read_to_string(&case)
             .unwrap()
-            .replace("$ECHO_SHA256", &digest);
+            .replace("$ECHO_SHA256", &digest)
+            .replace("$OVERLIMIT_SHA256", &over_digest);
         let cfg = dir.path().join("chatops.toml");
         std::fs::write(&cfg, text).unwrap();
         let secrets = dir.path().join("secrets.toml");
@@ -51,7 +55,8 @@ async fn bad_configs_give_messages_that_name_the_fix() {
             .await
             .join("\n")
             .replace(&dir.path().display().to_string(), "$DIR")
-            .replace(&digest, "$ECHO_SHA256");
+            .replace(&digest, "$ECHO_SHA256")
+            .replace(&over_digest, "$OVERLIMIT_SHA256");
         let expected_path = case.with_extension("expected");
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&expected_path, format!("{got}\n")).unwrap();

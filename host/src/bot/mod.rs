@@ -177,7 +177,7 @@ impl Bot {
             let shown = path.display().to_string();
             let compiled = match std::fs::read(path) {
                 Ok(bytes) => self.compile(&bytes, &shown, &limits).await,
-                Err(e) => Err(format!("cannot read {shown} ({e}); build it with `cargo build --release --target wasm32-wasip2`")),
+                Err(e) => Err(format!("cannot read {shown} ({e}); build it first (its README says how; Rust: `cargo build --release --target wasm32-wasip2`)")),
             };
             match compiled {
                 Ok(compiled) => plugins.push(LoadedPlugin {

@@ -52,9 +52,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{source_name} is not a WebAssembly component ({reason}). Fix: build it with `cargo build --release --target wasm32-wasip2` against chatops-sdk")]
+    #[error("{source_name} is not a WebAssembly component ({reason}). Fix: build a WASI 0.2 component for chatops:plugin (Rust: `cargo build --release --target wasm32-wasip2`; Python: componentize-py; JavaScript: componentize-js; `chatops new NAME --lang …` sets one up)")]
     NotAComponent { source_name: String, reason: String },
-    #[error("{source_name} imports `{import}`, which this host does not provide. Fix: rebuild the plugin against chatops:plugin@0.1.0 (chatops-sdk) without that import, or run a host that provides it")]
+    #[error("{source_name} imports `{import}`, which this host does not provide. Fix: rebuild the plugin against chatops:plugin (the WIT `chatops new` writes into a project) without that import, or run a host that provides it")]
     MissingImport { source_name: String, import: String },
     #[error("{source_name} does not export the chatops plugin interface ({reason}). Fix: export a type with `chatops_sdk::plugin!(YourPlugin)`")]
     NotAPlugin { source_name: String, reason: String },
