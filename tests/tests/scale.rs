@@ -190,7 +190,8 @@ fn chatops_check_refuses_a_password_in_the_store_url_and_bad_shards() {
 }
 
 /// Two hosts on one (fake) Discord, shard 1 of 2 and shard 0 of 2: each identifies with its
-/// shard, and only the one running shard 0 registers the slash commands.
+/// shard, only the one running shard 0 registers the slash commands, and a command arriving
+/// on a shard is answered by the process running it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_process_identifies_its_shards_and_only_shard_0_registers_commands() {
     use chatops::adapters::discord::{self, Connect, Settings};
@@ -250,6 +251,35 @@ async fn each_process_identifies_its_shards_and_only_shard_0_registers_commands(
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(registrations(), 1, "registered once");
+
+    // A command arriving on each shard is answered by the process running it.
+    let (a_chat, b_chat) = (&_a, &_b);
+    let audited = |chat: &Chat| -> Vec<String> {
+        chat.bot
+            .dispatcher
+            .store()
+            .unwrap()
+            .audit_recent(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.args)
+            .collect()
+    };
+    for (shard, text) in [(1, "to shard one"), (0, "to shard zero")] {
+        let text_option = serde_json::json!([{"name": "text", "type": 3, "value": text}]);
+        let ev = fake.slash_command("echo", text_option, 42, &[]);
+        assert!(
+            fake.dispatch_to_shard(shard, "INTERACTION_CREATE", ev)
+                .await
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while audited(a_chat).is_empty() || audited(b_chat).is_empty() {
+        assert!(Instant::now() < deadline, "not answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(audited(a_chat), ["echo text=\"to shard zero\""]);
+    assert_eq!(audited(b_chat), ["echo text=\"to shard one\""]);
     a.shutdown().await;
     b.shutdown().await;
 }

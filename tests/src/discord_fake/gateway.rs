@@ -48,6 +48,9 @@ pub(crate) struct Gateway {
     /// Answer the next Identify with a close frame of this code (e.g. 4004).
     close_on_identify: Option<u16>,
     sessions_started: u64,
+    /// The connection that identified as each shard id (`d.shard[0]`), for
+    /// [`Gateway::dispatch_to_shard`].
+    shards: HashMap<u64, u64>,
 }
 
 impl Gateway {
@@ -70,6 +73,19 @@ impl Gateway {
             }
             _ => self.pending.push((event.to_string(), data)),
         }
+    }
+
+    /// Sends a dispatch to the connection that identified as `shard` (several processes
+    /// each running some shards); false if no connection did.
+    pub(crate) fn dispatch_to_shard(&mut self, shard: u64, event: &str, data: Value) -> bool {
+        let (Some(conn), Some(session)) = (self.shards.get(&shard).copied(), self.session.as_mut())
+        else {
+            return false;
+        };
+        session.seq += 1;
+        let frame = json!({"op": 0, "t": event, "s": session.seq, "d": data}).to_string();
+        self.send(conn, Out::Text(frame));
+        true
     }
 
     fn flush_pending(&mut self) {
@@ -239,6 +255,9 @@ fn identify(shared: &Shared, conn: u64, d: &Value) {
         seq: 0,
         sent: Vec::new(),
     });
+    if let Some(id) = d["shard"][0].as_u64() {
+        gw.shards.insert(id, conn);
+    }
     gw.live = Some(conn);
     gw.dispatch("READY", ready);
     gw.flush_pending();

@@ -170,6 +170,17 @@ impl FakeDiscord {
         self.shared.gateway().dispatch(event, data);
     }
 
+    /// Sends a dispatch to the connection that identified as gateway shard `shard` (hosts
+    /// running a range of shards each); false if none did.
+    pub async fn dispatch_to_shard(&self, shard: u64, event: &str, data: Value) -> bool {
+        if let Some(why) = events::serenity_problem(event, &data) {
+            self.shared.violation(format!(
+                "GATEWAY {event}: serenity would not run a handler: {why}"
+            ));
+        }
+        self.shared.gateway().dispatch_to_shard(shard, event, data)
+    }
+
     /// An INTERACTION_CREATE (slash command) from `user_id` with `roles` in GUILD_ID,
     /// channel CHANNEL_ID. `options` is Discord's array form,
     /// `[{"name": "service", "type": 3, "value": "web"}]` (`Null` for none).
