@@ -87,11 +87,12 @@ fn the_first_party_plugins_pass_their_own_scenarios() {
         "plugins/dice/tests",
         "plugins/httpcheck/tests",
         "plugins/alerts/tests",
+        "plugins/deploy/tests",
     ]);
     let out = run(cmd, "", Duration::from_secs(300));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
     assert!(stdout.contains("ok    dice"), "{stdout}");
 }
 

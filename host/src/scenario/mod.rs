@@ -136,7 +136,8 @@ pub struct Step {
     pub user: Option<String>,
     pub roles: Option<Vec<String>>,
     pub channel: Option<String>,
-    /// For a command that asks for confirmation: the question it should ask.
+    /// For a command that asks for confirmation: the question it should ask (the host
+    /// adds who may confirm).
     pub asks: Option<String>,
     /// Answer a confirmation with Confirm (default) or Cancel (`false`).
     pub confirm: Option<bool>,

@@ -275,7 +275,7 @@ async fn run_step(
         let mut notices = std::mem::take(&mut response.notices);
         if let Kind::Confirm { token } = &response.kind {
             if let Some(want) = &step.asks {
-                if want.trim() != response.text.trim() {
+                if !response.text.contains(want.trim()) {
                     failures.push(format!(
                         "the confirmation question differs:\n{}",
                         indent(&diff(want.trim(), response.text.trim()))
