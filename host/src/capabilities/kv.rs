@@ -72,7 +72,11 @@ impl Host for KvView<'_> {
             ))));
         }
         Ok(async {
-            let exists = kv.kv_get_async(&plugin, &key).await.map_err(failed)?.is_some();
+            let exists = kv
+                .kv_get_async(&plugin, &key)
+                .await
+                .map_err(failed)?
+                .is_some();
             if !exists && kv.kv_count_async(&plugin).await.map_err(failed)? >= MAX_KEYS {
                 return Err(KvError::Quota(format!(
                     "a plugin keeps at most {MAX_KEYS} keys"

@@ -99,7 +99,8 @@ impl Dispatcher {
                         shown: shown.to_string(),
                         expires: Instant::now() + CONFIRM_TTL,
                     },
-                ).await;
+                )
+                .await;
                 let r = answer(
                     Kind::Confirm { token },
                     format!(

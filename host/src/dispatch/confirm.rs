@@ -120,7 +120,10 @@ fn decode(user_id: &str, body: &str) -> Option<Pending> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
     let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
-        v.as_array()?.iter().map(|x| x.as_str().map(str::to_string)).collect()
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect()
     };
     let mut args = Vec::new();
     for a in v["args"].as_array()? {
@@ -178,7 +181,9 @@ impl Dispatcher {
             {
                 Ok(()) => return,
                 // Kept here instead: this process can still take the answer.
-                Err(e) => tracing::error!("could not keep a pending confirmation in the store: {e}"),
+                Err(e) => {
+                    tracing::error!("could not keep a pending confirmation in the store: {e}")
+                }
             }
         }
         self.confirmations.insert(token, p);
@@ -190,7 +195,10 @@ impl Dispatcher {
             return Some(owner);
         }
         let store = self.store()?;
-        match store.confirmation_owner(token, crate::store::now_ms()).await {
+        match store
+            .confirmation_owner(token, crate::store::now_ms())
+            .await
+        {
             Ok(owner) => owner,
             Err(e) => {
                 tracing::error!("could not read a pending confirmation from the store: {e}");

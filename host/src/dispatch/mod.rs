@@ -450,7 +450,8 @@ impl Dispatcher {
                     shown: shown.clone(),
                     expires: Instant::now() + CONFIRM_TTL,
                 },
-            ).await;
+            )
+            .await;
             // The question may be the plugin's own text: it leaves through the plugin's exit.
             let exit = self.exit_for(&plugin, &name, Arc::new(crate::exit::NoProgress));
             let r = Response::new(Kind::Confirm { token }, text);
