@@ -18,8 +18,10 @@ use wasmtime::Engine;
 
 /// Starts every entry this host writes (then the SHA-256 of the rest, then the code).
 const MAGIC: &[u8; 16] = b"chatops-cwasm-1\n";
-/// Entries kept; past this the least recently written are removed when one is added.
+/// Entries kept, and their total size (a Python or JavaScript plugin's code is ~35 MB);
+/// past either the least recently written are removed when one is added.
 const MAX_ENTRIES: usize = 256;
+const MAX_BYTES: u64 = 1 << 30;
 
 /// Where compiled code goes when there is no configured store to put it beside:
 /// `$CHATOPS_CACHE_DIR` (empty: no cache), else `$XDG_CACHE_HOME/chatops`, else
@@ -186,7 +188,7 @@ impl CodeCache {
         Ok(())
     }
 
-    /// Keep at most [`MAX_ENTRIES`] entries, removing the oldest written.
+    /// Keep at most [`MAX_ENTRIES`] entries and [`MAX_BYTES`], removing the oldest written.
     fn prune(&self) {
         let Ok(dir) = std::fs::read_dir(&self.dir) else {
             return;
@@ -194,15 +196,23 @@ impl CodeCache {
         let mut entries: Vec<_> = dir
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
             .collect();
-        if entries.len() <= MAX_ENTRIES {
-            return;
-        }
+        let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        let mut count = entries.len();
         entries.sort();
-        let excess = entries.len() - MAX_ENTRIES;
-        for (_, path) in entries.into_iter().take(excess) {
-            let _ = std::fs::remove_file(path);
+        for (_, len, path) in entries {
+            // The newest entry (just written) is always kept.
+            if count <= 1 || (count <= MAX_ENTRIES && total <= MAX_BYTES) {
+                break;
+            }
+            if std::fs::remove_file(path).is_ok() {
+                count -= 1;
+                total -= len;
+            }
         }
     }
 }
