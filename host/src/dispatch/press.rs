@@ -100,6 +100,31 @@ impl Dispatcher {
         message_text: &str,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
+        let r = self
+            .press_unsynced(
+                caller,
+                custom_id,
+                values,
+                message_id,
+                message_text,
+                progress,
+            )
+            .await;
+        // Its audit row is on disk before the answer leaves, as for a typed command.
+        self.audit_durable().await;
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn press_unsynced(
+        &self,
+        caller: &Caller,
+        custom_id: &str,
+        values: Vec<String>,
+        message_id: &str,
+        message_text: &str,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Response {
         let Some((path, confirm, custom)) = render::decode_custom_id(custom_id) else {
             return self.answer(Response::new(
                 Kind::Failed,
