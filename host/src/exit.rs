@@ -162,6 +162,15 @@ pub trait ProgressSink: Send + Sync {
 #[async_trait::async_trait]
 pub trait Poster: Send + Sync {
     async fn post(&self, channel: &str, text: &str) -> Result<(), String>;
+    /// A rich message (contract 0.2), already redacted and checked against Discord's
+    /// limits; an adapter that shows only text gets its plain form.
+    async fn post_message(
+        &self,
+        channel: &str,
+        message: &crate::model::Message,
+    ) -> Result<(), String> {
+        self.post(channel, &crate::render::plain(message)).await
+    }
 }
 
 /// Progress that goes nowhere (describe, events, and tests).
@@ -256,6 +265,29 @@ impl Exit {
         let text = self.chat(text, MAX_TEXT_BYTES);
         let channel = self.chat(channel, 200);
         poster.post(&channel, &text).await
+    }
+
+    /// Post a rich message (the caller has checked the `post` grant): every text in it
+    /// redacted, Discord's limits checked (the error names the limit).
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        message: &crate::model::Message,
+    ) -> Result<(), String> {
+        let Some(poster) = self.poster.clone() else {
+            return Err("this adapter cannot post to channels".into());
+        };
+        let mut rich = crate::render::Rich::of_message(message);
+        crate::render::check(&rich)?;
+        crate::render::redact(self, &mut rich);
+        let message = crate::model::Message {
+            text: self.chat(&message.text, MAX_TEXT_BYTES),
+            embeds: rich.embeds,
+            attachments: rich.attachments,
+            components: rich.components,
+        };
+        let channel = self.chat(channel, 200);
+        poster.post_message(&channel, &message).await
     }
 
     /// A refusal or redaction the admin should know about: logged, and kept for the answer.

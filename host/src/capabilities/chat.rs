@@ -20,6 +20,15 @@ pub fn add_to_linker<T: Sandbox>(linker: &mut Linker<T>) -> wasmtime::Result<()>
 /// Post for a plugin if `post CHANNEL` was granted to it: from the `post` import, and for
 /// the posts an event handler returns.
 pub async fn post(call: &CallContext, channel: &str, text: &str) -> Result<(), ChatError> {
+    post_message(call, channel, &crate::model::Message::text(text)).await
+}
+
+/// [`post`] of a rich message (contract 0.2): text only goes the 0.1 way.
+pub async fn post_message(
+    call: &CallContext,
+    channel: &str,
+    message: &crate::model::Message,
+) -> Result<(), ChatError> {
     let shown: String = channel.chars().take(100).collect();
     let granted = call.grants.post.iter().any(|c| c == channel);
     call.exit.capability(granted, &format!("post {shown}"));
@@ -30,10 +39,13 @@ pub async fn post(call: &CallContext, channel: &str, text: &str) -> Result<(), C
         ));
         return Err(ChatError::NotGranted(channel.to_string()));
     }
-    call.exit
-        .post(channel, text)
-        .await
-        .map_err(ChatError::Failed)
+    let rich = crate::render::Rich::of_message(message);
+    let sent = if rich.is_empty() {
+        call.exit.post(channel, &message.text).await
+    } else {
+        call.exit.post_message(channel, message).await
+    };
+    sent.map_err(ChatError::Failed)
 }
 
 impl Host for ChatView<'_> {

@@ -66,6 +66,12 @@ impl Dispatcher {
     /// trail. Triggers check their own grants (a webhook's auth, a schedule's approval)
     /// before they call this.
     pub async fn deliver(&self, plugin: &str, event: Event, origin: &str) -> EventOutcome {
+        let outcome = self.deliver_unsynced(plugin, event, origin).await;
+        self.audit_durable().await;
+        outcome
+    }
+
+    async fn deliver_unsynced(&self, plugin: &str, event: Event, origin: &str) -> EventOutcome {
         let actor = system(origin);
         let what: String = label(&event).chars().take(200).collect();
         let Some(p) = self.registry().plugins.get(plugin).cloned() else {
@@ -90,7 +96,11 @@ impl Dispatcher {
                 };
                 let mut e = entry(&actor, plugin, &what, outcome, detail);
                 Ran::of(&p, started).fill(&mut e);
-                exit.audit(store, e);
+                // Durable before the sender gets its 2xx: `deliver` waits for it.
+                match &self.audit {
+                    Some(audit) => audit.submit(exit.audit_entry(e)),
+                    None => exit.audit(store, e),
+                }
             }
         };
         let Some(_slot) = Slot::take(&self.running, &p.name, p.limits.max_concurrent) else {
@@ -132,7 +142,7 @@ impl Dispatcher {
         };
         let (mut posted, mut undelivered) = (0, 0);
         for post in posts {
-            match chat::post(&ctx, &post.channel, &crate::render::plain(&post.message)).await {
+            match chat::post_message(&ctx, &post.channel, &post.message).await {
                 Ok(()) => posted += 1,
                 // Refused by its grant: the notice tells the admin; a retry would not help.
                 Err(crate::model::bindings::chatops::plugin::chat::ChatError::NotGranted(_)) => {}

@@ -61,9 +61,8 @@ impl v2::chat::Host for View<'_> {
         message: Message,
     ) -> wasmtime::Result<Result<(), v2::chat::ChatError>> {
         use v1::chatops::plugin::chat::ChatError;
-        let text = crate::render::plain(&message);
         Ok(
-            match crate::capabilities::chat::post(self.0, &channel, &text).await {
+            match crate::capabilities::chat::post_message(self.0, &channel, &message).await {
                 Ok(()) => Ok(()),
                 Err(ChatError::NotGranted(c)) => Err(v2::chat::ChatError::NotGranted(c)),
                 Err(ChatError::Failed(e)) => Err(v2::chat::ChatError::Failed(e)),

@@ -246,6 +246,29 @@ impl crate::capabilities::Poster for Poster {
         }
         last
     }
+
+    async fn post_message(
+        &self,
+        channel: &str,
+        message: &crate::model::Message,
+    ) -> Result<(), String> {
+        let id: u64 = channel
+            .parse()
+            .map_err(|_| format!("`{channel}` is not a Discord channel id"))?;
+        let parts = rich::parts(&crate::render::Rich::of_message(message));
+        let mut m = serenity::all::CreateMessage::new()
+            .embeds(parts.embeds)
+            .components(parts.components)
+            .add_files(parts.files);
+        let text: String = message.text.chars().take(reply::LIMIT).collect();
+        if !text.is_empty() {
+            m = m.content(text);
+        }
+        let sent = ChannelId::new(id).send_message(&self.0, m).await;
+        report(&format!("posting to channel {channel} for a plugin"), sent)
+            .map(drop)
+            .ok_or_else(|| "Discord refused the message; the admin's log has details".to_string())
+    }
 }
 
 struct Handler {

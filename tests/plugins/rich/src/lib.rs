@@ -42,6 +42,10 @@ impl Plugin for Rich {
                 ),
             )
             .command(Command::new("logs", "The last log lines, as a file"))
+            .command(Command::new(
+                "announce",
+                "Post an alert card to this channel",
+            ))
     }
 
     fn run(inv: Invocation) -> Result<Reply, CommandError> {
@@ -99,6 +103,13 @@ impl Plugin for Rich {
                     "line 1\nline 2\n".as_bytes(),
                 )),
             ),
+            ("announce", _) => {
+                let card = Message::text("Alert A-1")
+                    .embed(Embed::new().title("disk full on db-1").color(colors::RED))
+                    .button(Button::new("Ack", "ticket ack", "ack:A-1").primary());
+                post_message(&inv.channel, &card)?;
+                Ok(Reply::text("Announced."))
+            }
             _ => Err(CommandError::usage("unknown")),
         }
     }
