@@ -170,6 +170,15 @@ fn deploy(inv: &Invocation) -> Result<Reply, CommandError> {
     follow(&s, &ci, &mut d)
 }
 
+/// A button that opens the build in the CI (when its link is a web address).
+fn with_link(reply: Reply, d: &Deploy) -> Reply {
+    if d.link.starts_with("https://") || d.link.starts_with("http://") {
+        reply.link(LinkButton::new("Open the build", &d.link))
+    } else {
+        reply
+    }
+}
+
 /// Poll until the deploy finishes or this command's time is up.
 fn follow(s: &Settings, ci: &Ci, d: &mut Deploy) -> Result<Reply, CommandError> {
     let deadline = d.started + s.wait_seconds;
@@ -177,7 +186,7 @@ fn follow(s: &Settings, ci: &Ci, d: &mut Deploy) -> Result<Reply, CommandError> 
     loop {
         let now = text::unix_now();
         if d.done() {
-            return Ok(Reply::text(finished(d)));
+            return Ok(with_link(Reply::text(finished(d)), d));
         }
         progress(format!(
             "{} Deploy `{}`: {} — {} for {} (`deploy cancel {}` stops it) — <{}>",
@@ -194,7 +203,7 @@ fn follow(s: &Settings, ci: &Ci, d: &mut Deploy) -> Result<Reply, CommandError> 
             d.link
         ));
         if now + s.poll_seconds > deadline {
-            return Ok(Reply::text(still_running(d, "")));
+            return Ok(with_link(Reply::text(still_running(d, "")), d));
         }
         std::thread::sleep(Duration::from_secs(s.poll_seconds));
         let before = d.clone();
