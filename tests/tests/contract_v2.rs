@@ -587,3 +587,33 @@ async fn a_posted_message_carries_its_embed_and_a_button_that_works() {
         .unwrap();
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn an_opened_incident_has_a_severity_card_and_an_ack_button_that_acks_it() {
+    use chatops::adapters::shell;
+    let grants = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    let chat = Chat::dev(&["incident"], grants, &[]).await;
+    let r = chat.say("incident open \"db down\" sev1").await;
+    assert_eq!(r.kind, Kind::Reply, "{}", r.text);
+    assert_eq!(r.rich.embeds[0].color, Some(0xE0_3B_3B), "sev1 is red");
+    let mut buttons = shell::Pressable::default();
+    buttons.update(&r);
+    let progress: std::sync::Arc<dyn chatops::capabilities::ProgressSink> = chat.progress.clone();
+    let acked = buttons
+        .press(&chat.bot.dispatcher, &chat.who, "1", progress)
+        .await
+        .unwrap();
+    assert!(acked.edit, "{acked:?}");
+    assert!(
+        acked.text.contains("You acknowledged **INC-1**"),
+        "{}",
+        acked.text
+    );
+    assert!(chat
+        .ok("incident show INC-1")
+        .await
+        .contains("acknowledged"));
+}
