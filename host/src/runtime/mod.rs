@@ -3,8 +3,8 @@
 //! limits, so no state leaks between users and a runaway plugin stops alone.
 
 pub mod cache;
-mod guest;
 mod authoring;
+mod guest;
 mod load;
 mod state;
 mod v0_1;
