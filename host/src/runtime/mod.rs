@@ -2,8 +2,8 @@
 //! `InstancePre`, and a fresh `Store` per invocation with its own memory, CPU and wall-time
 //! limits, so no state leaks between users and a runaway plugin stops alone.
 
-pub mod cache;
 mod authoring;
+pub mod cache;
 mod guest;
 mod load;
 mod state;
@@ -18,8 +18,8 @@ pub use state::{Capture, HostState, MemoryLimiter};
 use crate::capabilities::http::HttpState;
 use crate::capabilities::CallContext;
 use crate::model::{
-    AutocompleteRequest, CommandError, ComponentPress, Event, Invocation, OptionChoice,
-    PluginInfo, Post, PressResult, Reply, Setting,
+    AutocompleteRequest, CommandError, ComponentPress, Event, Invocation, OptionChoice, PluginInfo,
+    Post, PressResult, Reply, Setting,
 };
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -144,7 +144,10 @@ impl Plugin for Alerts {
             Event::Schedule(name) if name == SUMMARY => {
                 let channel = setting("channel")?;
                 let open = open::all()?;
-                Ok(vec![Post::text(&channel, open::format_summary(&open, text::now()))])
+                Ok(vec![Post::text(
+                    &channel,
+                    open::format_summary(&open, text::now()),
+                )])
             }
             Event::Schedule(_) => Ok(Vec::new()),
         }

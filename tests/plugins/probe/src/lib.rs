@@ -131,9 +131,7 @@ fn fetch(url: &str) -> String {
 
 impl Probe {
     fn event(event: Event) -> Result<Vec<Post>, CommandError> {
-        let post = |text: String| {
-            Ok(vec![Post::text("ops", text)])
-        };
+        let post = |text: String| Ok(vec![Post::text("ops", text)]);
         match event {
             Event::Schedule(name) if name == "boom" => {
                 Err(CommandError::failed("boom went the schedule"))
