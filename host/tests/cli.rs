@@ -119,7 +119,11 @@ fn a_plugin_made_by_chatops_new_builds_and_runs() {
     let out = run(invoke, "", Duration::from_secs(60));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout.trim(), "HELLO, ADA!");
+    // The template answers with a button; `invoke` lists it and says where it can be pressed.
+    assert_eq!(
+        stdout.trim(),
+        "HELLO, ADA!\n[1] Wave back   (buttons: press them in `chatops shell --plugin …`)"
+    );
 
     let mut bad = chatops();
     bad.arg("invoke").arg(&wasm).arg("greeter");

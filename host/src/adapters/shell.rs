@@ -125,7 +125,16 @@ fn check_line(buf: Vec<u8>) -> Line {
 
 /// Print a response the way a chat would show it.
 pub fn show(r: &Response) {
-    print!("{}", render(r));
+    show_with(r, PRESS_HINT)
+}
+
+/// What follows the numbered buttons in the shell, where typing `press N` presses one.
+const PRESS_HINT: &str = "(type `press N` to press one)";
+
+/// `show` for a one-shot command (`chatops invoke`), where nothing can be pressed
+/// afterwards: the buttons are listed with `hint` saying where they can be.
+pub fn show_with(r: &Response, hint: &str) {
+    print!("{}", render_with(r, hint));
     for n in &r.notices {
         eprintln!("[admin] {n}");
     }
@@ -135,6 +144,10 @@ pub fn show(r: &Response) {
 /// A response as the shell shows it: the text, each embed as a titled block with its
 /// fields, each attachment saved to a file and named, buttons numbered to `press N`.
 pub fn render(r: &Response) -> String {
+    render_with(r, PRESS_HINT)
+}
+
+fn render_with(r: &Response, hint: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let text = match r.kind {
@@ -183,7 +196,7 @@ pub fn render(r: &Response) -> String {
                 None => format!("[link] {label}"),
             })
             .collect();
-        let _ = writeln!(out, "{}   (type `press N` to press one)", list.join("  "));
+        let _ = writeln!(out, "{}   {hint}", list.join("  "));
     }
     out
 }

@@ -85,7 +85,10 @@ pub(super) async fn invoke(dev: Dev, line: &str, who: As) -> Result<()> {
         eprintln!("(`invoke` confirms dangerous commands by itself)");
         response = bot.dispatcher.confirm(&caller, token, true, progress).await;
     }
-    crate::adapters::shell::show(&response);
+    crate::adapters::shell::show_with(
+        &response,
+        "(buttons: press them in `chatops shell --plugin …`)",
+    );
     if response.is_error() {
         std::process::exit(1);
     }
