@@ -3,10 +3,12 @@
 //! from a binary copied away from this checkout makes a project that builds and passes
 //! its scenario test.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{chatops, chatops_at, run, text};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,51 +17,6 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn chatops_at(bin: &Path) -> Command {
-    let mut c = Command::new(bin);
-    c.env_remove("DISCORD_TOKEN")
-        .env_remove("CHATOPS_CONFIG")
-        .env("RUST_LOG", "warn");
-    c
-}
-
-fn chatops() -> Command {
-    chatops_at(Path::new(env!("CARGO_BIN_EXE_chatops")))
-}
-
-/// Run with a deadline, so a hung child fails the test instead of hanging it.
-fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().ok();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// `chatops test` on one scenario written to a temp dir.
 fn scenario(toml: &str) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("case.toml");

@@ -1,48 +1,11 @@
 //! The `chatops` binary itself: the shell with piped stdin, `new`, `invoke` and `inspect`.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn chatops() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatops"));
-    c.env_remove("DISCORD_TOKEN")
-        .env_remove("CHATOPS_CONFIG")
-        .env("RUST_LOG", "warn");
-    c
-}
-
-/// Run with a deadline, so a hung child fails the test instead of hanging it.
-fn run(cmd: Command, stdin: &str, limit: Duration) -> Output {
-    run_bytes(cmd, stdin.as_bytes(), limit)
-}
-
-fn run_bytes(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn chatops");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().ok();
-            panic!("chatops did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{chatops, run, run_bytes, text};
 
 #[test]
 fn shell_answers_piped_commands_with_the_bundled_plugins() {

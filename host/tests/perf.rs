@@ -2,43 +2,17 @@
 //! `chatops bench`): compiled code cached on disk in every mode and never trusted when it
 //! is damaged, and the benchmark itself runs every case it reports.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+mod common;
+use common::run;
 
 fn chatops(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chatops"));
-    c.env_remove("DISCORD_TOKEN")
-        .env_remove("CHATOPS_CONFIG")
-        .env("CHATOPS_CACHE_DIR", cache)
-        .env("RUST_LOG", "warn");
+    let mut c = common::chatops();
+    c.env("CHATOPS_CACHE_DIR", cache);
     c
-}
-
-/// Run with a deadline, so a hung child fails the test instead of hanging it.
-fn run(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn chatops");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().ok();
-            panic!("chatops did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn ok(out: &Output) -> String {

@@ -420,20 +420,26 @@ impl EventHandler for Handler {
     }
 }
 
+/// Who ran a slash command (or is completing one), and which: a subcommand is named as
+/// `incident open` (see `Dispatcher::dispatch`), with its own options.
+fn invoked(c: &CommandInteraction) -> (Caller, String, &[serenity::all::CommandDataOption]) {
+    let roles = c
+        .member
+        .as_ref()
+        .map(|m| m.roles.clone())
+        .unwrap_or_default();
+    let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
+    let (path, options) = commands::path(&c.data.options);
+    let name = std::iter::once(c.data.name.clone())
+        .chain(path)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (who, name, options)
+}
+
 impl Handler {
     async fn on_command(&self, ctx: Context, c: CommandInteraction) {
-        let roles = c
-            .member
-            .as_ref()
-            .map(|m| m.roles.clone())
-            .unwrap_or_default();
-        let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
-        // A subcommand is asked for as `incident open` (see `Dispatcher::dispatch`).
-        let (path, options) = commands::path(&c.data.options);
-        let name = std::iter::once(c.data.name.clone())
-            .chain(path)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let (who, name, options) = invoked(&c);
         let request = Request::Command {
             name,
             args: commands::arguments(options),
@@ -458,17 +464,7 @@ impl Handler {
         let Some(focused) = c.data.autocomplete() else {
             return;
         };
-        let roles = c
-            .member
-            .as_ref()
-            .map(|m| m.roles.clone())
-            .unwrap_or_default();
-        let who = caller(&c.user, &roles, c.channel_id, c.guild_id);
-        let (path, options) = commands::path(&c.data.options);
-        let name = std::iter::once(c.data.name.clone())
-            .chain(path)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let (who, name, options) = invoked(&c);
         let limit = crate::dispatch::AUTOCOMPLETE_LIMIT + std::time::Duration::from_millis(300);
         let choices = tokio::time::timeout(
             limit,
