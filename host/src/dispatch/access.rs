@@ -5,9 +5,10 @@
 use super::{Caller, LoadedPlugin};
 use crate::config::{Access, Cooldown, Rule};
 use crate::model::{Command, Invocation, PluginInfo};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::store::{now_ms, CooldownKey, Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 pub fn is_admin(admins: &Access, caller: &Caller) -> bool {
     admins.users.contains(&caller.user.id)
@@ -220,28 +221,35 @@ impl Policy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Scope {
-    User(String),
-    Channel(String),
+/// Why a cooldown check refused: the kind of answer and what to say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// `Denied` while cooling down; `Failed` when the store could not be asked.
+    pub kind: super::Kind,
+    pub text: String,
 }
 
-/// When each (plugin, command, user or channel) last ran, for `cooldowns`.
+/// Cooldowns, kept in the store: every host process on one database enforces one cooldown
+/// per (plugin, command, user or channel). A command without a cooldown never touches the
+/// store.
 #[derive(Default)]
 pub struct Cooldowns {
-    last: Mutex<HashMap<(String, String, Scope), Instant>>,
+    /// For a dispatcher without a store: one in memory, made when first needed.
+    own: OnceLock<Option<Store>>,
 }
 
 impl Cooldowns {
     /// Refuse if `command` ran too recently for this user or channel, saying how long to
-    /// wait; otherwise, when `take`, count this run.
-    pub fn check(
+    /// wait; otherwise, when `take`, count this run (without, a peek that counts nothing).
+    /// If the store cannot be asked, refuse (fail closed) and log why.
+    pub async fn check(
         &self,
+        store: Option<&Store>,
         caller: &Caller,
         plugin: &LoadedPlugin,
         command: &str,
         take: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let Some(cooldown) = plugin.policy.cooldowns.get(command) else {
             return Ok(());
         };
@@ -254,42 +262,68 @@ impl Cooldowns {
             return Ok(());
         }
         let (per_user, per_channel) = cooldown.spans();
-        let now = Instant::now();
-        let mut last = super::lock(&self.last);
-        let scopes = [
-            (per_user, Scope::User(caller.user.id.clone()), "you"),
+        // User before channel, always: the store locks keys in the order given.
+        let scopes: Vec<(Duration, String, &str)> = [
+            (per_user, format!("user {}", caller.user.id), "you"),
             (
                 per_channel,
-                Scope::Channel(caller.channel.clone()),
+                format!("channel {}", caller.channel),
                 "this channel",
             ),
-        ];
-        for (span, scope, who) in &scopes {
-            let Some(span) = span else { continue };
-            let key = (plugin.name.clone(), command.to_string(), scope.clone());
-            if let Some(at) = last.get(&key) {
-                let since = now.duration_since(*at);
-                if since < *span {
-                    return Err(format!(
+        ]
+        .into_iter()
+        .filter_map(|(span, scope, who)| Some((span?, scope, who)))
+        .collect();
+        let keys: Vec<CooldownKey> = scopes
+            .iter()
+            .map(|(span, scope, _)| CooldownKey {
+                key: format!("{} {command} {scope}", plugin.name),
+                span_ms: span.as_millis() as i64,
+            })
+            .collect();
+        let store = match store {
+            Some(s) => Some(s),
+            None => self
+                .own
+                .get_or_init(|| {
+                    Store::in_memory()
+                        .map_err(|e| tracing::error!("cannot keep cooldowns in memory: {e}"))
+                        .ok()
+                })
+                .as_ref(),
+        };
+        let checked = match store {
+            Some(store) => store.cooldown_take(&keys, now_ms(), take).await,
+            None => Err(StoreError("no store to keep cooldowns in".into())),
+        };
+        match checked {
+            Ok(None) => Ok(()),
+            Ok(Some(cooling)) => {
+                let (span, _, who) = &scopes[cooling.index];
+                let wait = Duration::from_millis(cooling.wait_ms.max(1) as u64);
+                Err(Refusal {
+                    kind: super::Kind::Denied,
+                    text: format!(
                         "`{command}` is cooling down: {who} can run it again in {} (once every {})",
-                        human(*span - since),
+                        human(wait),
                         human(*span)
-                    ));
-                }
+                    ),
+                })
+            }
+            Err(e) => {
+                tracing::error!(
+                    "plugin `{}`, command `{command}`: the cooldown could not be checked, so the command was refused: the store is unreachable: {e}",
+                    plugin.name
+                );
+                Err(Refusal {
+                    kind: super::Kind::Failed,
+                    text: format!(
+                        "`{command}` (plugin `{}`) was refused: its cooldown could not be checked because the store is unreachable (the error is in the host's log). Try again in a moment; if it goes on, an admin should check the store",
+                        plugin.name
+                    ),
+                })
             }
         }
-        if take {
-            for (span, scope, _) in scopes {
-                if span.is_some() {
-                    last.insert((plugin.name.clone(), command.to_string(), scope), now);
-                }
-            }
-            // Forget runs older than any cooldown could care about.
-            if last.len() > 10_000 {
-                last.retain(|_, at| now.duration_since(*at) < Duration::from_secs(7 * 86_400));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -60,8 +60,12 @@ impl Dispatcher {
     ) -> Response {
         let command = invocation.command.clone();
         let exit = self.exit_for(&plugin, &command, progress);
-        if let Err(why) = self.cooldowns.check(caller, &plugin, &command, true) {
-            let r = Response::new(Kind::Denied, format!("{why}. Nothing ran."));
+        if let Err(why) = self
+            .cooldowns
+            .check(self.store.as_deref(), caller, &plugin, &command, true)
+            .await
+        {
+            let r = Response::new(why.kind, format!("{}. Nothing ran.", why.text));
             return self.finish(caller, &plugin.name, line, &exit, r, true, None);
         }
         let Some(_slot) = Slot::take(&self.running, &plugin.name, plugin.limits.max_concurrent)

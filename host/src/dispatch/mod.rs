@@ -416,8 +416,12 @@ impl Dispatcher {
             return self.refuse(caller, &plugin, &line, r);
         }
         // Said before asking for a confirmation; counted only when the command runs.
-        if let Err(why) = self.cooldowns.check(caller, &plugin, &name, false) {
-            let r = Response::new(Kind::Denied, format!("{why}."));
+        if let Err(why) = self
+            .cooldowns
+            .check(self.store.as_deref(), caller, &plugin, &name, false)
+            .await
+        {
+            let r = Response::new(why.kind, format!("{}.", why.text));
             return self.refuse(caller, &plugin, &line, r);
         }
         let question = if cmd.confirm {

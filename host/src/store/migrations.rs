@@ -56,6 +56,22 @@ CREATE TABLE IF NOT EXISTS confirmations (
 );
 ";
 
+/// Cooldowns and webhook rate budgets, so every process on one database enforces one of
+/// each: when each (plugin, command, user or channel) last ran, and per hook the end of
+/// its current window and the requests counted in it. The same SQL in both dialects.
+const LIMITS: &str = "
+CREATE TABLE IF NOT EXISTS cooldowns (
+    key TEXT PRIMARY KEY,
+    at_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cooldowns_at ON cooldowns (at_ms);
+CREATE TABLE IF NOT EXISTS rates (
+    key TEXT PRIMARY KEY,
+    until_ms BIGINT NOT NULL,
+    used BIGINT NOT NULL
+);
+";
+
 pub const MIGRATIONS: &[Migration] = &[
     // 1: the first schema.
     Migration {
@@ -106,6 +122,11 @@ CREATE TABLE IF NOT EXISTS audit (
     Migration {
         sqlite: SHARED,
         postgres: SHARED,
+    },
+    // 5: cooldowns and webhook rates, shared by the processes.
+    Migration {
+        sqlite: LIMITS,
+        postgres: LIMITS,
     },
 ];
 

@@ -1,5 +1,6 @@
 //! The store: plugin key-value data, the audit trail, and what several host processes share
-//! (schedule leases, the processes' heartbeats, pending confirmations). Two backends behind
+//! (schedule leases, the processes' heartbeats, pending confirmations, cooldowns and webhook
+//! rate budgets). Two backends behind
 //! one API: an embedded SQLite file (the default, for one process) and PostgreSQL
 //! (`[host] store = "postgres://…"`, for several processes on one database), with the same
 //! versioned migrations (`migrations.rs`). PostgreSQL is reached through a connection pool
@@ -146,7 +147,31 @@ enum Backend {
 
 pub struct Store {
     backend: Backend,
+    /// Calls of `cooldown_take` and `rate_take`, for pruning old rows now and then.
+    limiter_calls: std::sync::atomic::AtomicU64,
 }
+
+/// The longest cooldown the config allows (7 days): a run older than that holds nothing
+/// back, so its row may go.
+pub const MAX_COOLDOWN_MS: i64 = 7 * 86_400_000;
+
+/// Every this many cooldown or rate takes, one also deletes the rows that no longer matter.
+const PRUNE_EVERY: u64 = 256;
+
+/// A cooldown to check: its key (plugin, command, and a user or a channel) and its span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CooldownKey {
+    pub key: String,
+    pub span_ms: i64,
+}
+
+/// Why a cooldown refused: which key (its index) and how long until it passes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cooling {
+    pub index: usize,
+    pub wait_ms: i64,
+}
+
 
 /// Whether `[host] store` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(s: &str) -> bool {
@@ -188,25 +213,34 @@ macro_rules! both {
 }
 
 impl Store {
+    fn with(backend: Backend) -> Self {
+        Store {
+            backend,
+            limiter_calls: Default::default(),
+        }
+    }
+
+    /// Whether this limiter call should also prune (the first, then every `PRUNE_EVERY`th).
+    fn prune_now(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.limiter_calls.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0
+    }
+
     /// The SQLite file at `path`, made or upgraded to this build's schema.
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Store {
-            backend: Backend::Sqlite(sqlite::Sqlite::open(path)?),
-        })
+        Ok(Self::with(Backend::Sqlite(sqlite::Sqlite::open(path)?)))
     }
 
     pub fn in_memory() -> Result<Self> {
-        Ok(Store {
-            backend: Backend::Sqlite(sqlite::Sqlite::in_memory()?),
-        })
+        Ok(Self::with(Backend::Sqlite(sqlite::Sqlite::in_memory()?)))
     }
 
     /// The PostgreSQL database at `url` (`postgres://user@host:port/db`), through a pool
     /// of connections, brought up to this build's schema (one process at a time).
     pub async fn connect(url: &str, password: Option<&str>) -> Result<Self> {
-        Ok(Store {
-            backend: Backend::Postgres(postgres::Postgres::connect(url, password).await?),
-        })
+        Ok(Self::with(Backend::Postgres(
+            postgres::Postgres::connect(url, password).await?,
+        )))
     }
 
     /// The store `[host] store` names: a PostgreSQL URL (its password the secret
@@ -226,9 +260,7 @@ impl Store {
         match Self::configured(loaded)? {
             Configured::Postgres(url, password) => {
                 postgres::Postgres::connect_blocking(&url, password.as_deref())
-                    .map(|pg| Store {
-                        backend: Backend::Postgres(pg),
-                    })
+                    .map(|pg| Self::with(Backend::Postgres(pg)))
                     .map_err(|e| explain(&url, password.is_some(), loaded, e))
             }
             Configured::Sqlite(db) => Self::open(&db)
@@ -421,6 +453,46 @@ impl Store {
     /// Make `token` expire (a test hook).
     pub async fn confirmation_expire(&self, token: &str) -> Result<()> {
         both!(self, b => b.confirmation_expire(token))
+    }
+
+    /// Check the cooldowns `keys` at `now_ms`, all in one transaction: the first (in the
+    /// order given) whose last run is less than its span ago refuses, with the wait. When
+    /// none refuses and `take`, this run is recorded under every key, so of two processes
+    /// racing exactly one passes; without `take` (a peek) nothing is recorded. Keys are
+    /// locked in the order given: give them in one fixed order (user before channel).
+    /// Spans up to `MAX_COOLDOWN_MS`.
+    pub async fn cooldown_take(
+        &self,
+        keys: &[CooldownKey],
+        now_ms: i64,
+        take: bool,
+    ) -> Result<Option<Cooling>> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let prune_before = (take && self.prune_now()).then_some(now_ms - MAX_COOLDOWN_MS);
+        both!(self, b => b.cooldown_take(keys, now_ms, take, prune_before))
+    }
+
+    /// One request against the budget `key`: at most `limit` in each window of `window_ms`
+    /// (fixed windows, starting at the first request after the last one ended). True if this
+    /// one is within it; counted in one atomic statement, so processes share one budget.
+    pub async fn rate_take(
+        &self,
+        key: &str,
+        window_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let prune = self.prune_now();
+        let used = both!(self, b => b.rate_take(key, now_ms + window_ms, now_ms, prune))?;
+        Ok(used <= i64::from(limit))
+    }
+
+    /// How many cooldown and rate rows the store keeps (a test hook for pruning).
+    #[doc(hidden)]
+    pub async fn limiter_rows(&self) -> Result<(i64, i64)> {
+        both!(self, b => b.limiter_rows())
     }
 }
 

@@ -3,7 +3,9 @@
 //! so two processes starting together upgrade the schema once.
 
 use super::migrations::{MIGRATIONS, SCHEMA_VERSION};
-use super::{AuditEntry, AuditFilter, Lease, ProcessInfo, Result, StoreError, Taken};
+use super::{
+    AuditEntry, AuditFilter, CooldownKey, Cooling, Lease, ProcessInfo, Result, StoreError, Taken,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
@@ -533,6 +535,113 @@ impl Postgres {
             )
             .await?;
             Ok(())
+        })
+        .await
+    }
+}
+
+impl Postgres {
+    /// See `Store::cooldown_take`. A take records the run under each key with an upsert
+    /// that only writes if the last run is at least the span ago: the conflicting row is
+    /// locked and the condition read again on its latest version, so of two processes
+    /// racing one passes. If a later key refuses, the transaction rolls the earlier back.
+    pub async fn cooldown_take(
+        &self,
+        keys: &[CooldownKey],
+        now_ms: i64,
+        take: bool,
+        prune_before: Option<i64>,
+    ) -> Result<Option<Cooling>> {
+        let keys = keys.to_vec();
+        self.run(move |pool| async move {
+            let mut c = pool.get().await?;
+            let last = "SELECT at_ms FROM cooldowns WHERE key = $1";
+            if !take {
+                let st = c.prepare_cached(last).await?;
+                for (index, k) in keys.iter().enumerate() {
+                    let at: Option<i64> = c.query_opt(&st, &[&k.key]).await?.map(|r| r.get(0));
+                    if let Some(at) = at.filter(|at| now_ms - at < k.span_ms) {
+                        return Ok(Some(Cooling {
+                            index,
+                            wait_ms: at + k.span_ms - now_ms,
+                        }));
+                    }
+                }
+                return Ok(None);
+            }
+            let tx = c.transaction().await?;
+            let record = tx
+                .prepare_cached(
+                    "INSERT INTO cooldowns (key, at_ms) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms
+                     WHERE cooldowns.at_ms <= $2 - $3::BIGINT",
+                )
+                .await?;
+            for (index, k) in keys.iter().enumerate() {
+                if tx.execute(&record, &[&k.key, &now_ms, &k.span_ms]).await? == 1 {
+                    continue;
+                }
+                // Refused: the row is ours (locked) until the rollback, so this reads the
+                // run that holds us back.
+                let at: i64 = tx.query_one(last, &[&k.key]).await?.get(0);
+                tx.rollback().await?;
+                return Ok(Some(Cooling {
+                    index,
+                    wait_ms: (at + k.span_ms - now_ms).max(1),
+                }));
+            }
+            if let Some(before) = prune_before {
+                tx.execute("DELETE FROM cooldowns WHERE at_ms < $1", &[&before])
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(None)
+        })
+        .await
+    }
+
+    /// See `Store::rate_take`: the requests counted in `key`'s window, this one included.
+    pub async fn rate_take(
+        &self,
+        key: &str,
+        until_ms: i64,
+        now_ms: i64,
+        prune: bool,
+    ) -> Result<i64> {
+        let key = key.to_owned();
+        self.run(move |pool| async move {
+            let c = pool.get().await?;
+            if prune {
+                c.execute("DELETE FROM rates WHERE until_ms <= $1", &[&now_ms])
+                    .await?;
+            }
+            // One statement: the conflicting row is locked, so concurrent takes count one
+            // after the other.
+            let st = c
+                .prepare_cached(
+                    "INSERT INTO rates (key, until_ms, used) VALUES ($1, $2, 1)
+                     ON CONFLICT (key) DO UPDATE SET
+                         used = CASE WHEN rates.until_ms <= $3 THEN 1 ELSE rates.used + 1 END,
+                         until_ms = CASE WHEN rates.until_ms <= $3 THEN excluded.until_ms
+                                         ELSE rates.until_ms END
+                     RETURNING used",
+                )
+                .await?;
+            Ok(c.query_one(&st, &[&key, &until_ms, &now_ms]).await?.get(0))
+        })
+        .await
+    }
+
+    pub async fn limiter_rows(&self) -> Result<(i64, i64)> {
+        self.run(|pool| async move {
+            let c = pool.get().await?;
+            let r = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM cooldowns), (SELECT COUNT(*) FROM rates)",
+                    &[],
+                )
+                .await?;
+            Ok((r.get(0), r.get(1)))
         })
         .await
     }

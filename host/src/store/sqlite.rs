@@ -3,14 +3,24 @@
 //! time.
 
 use super::migrations::{MIGRATIONS, SCHEMA_VERSION, SQLITE_BASE};
-use super::{AuditEntry, AuditFilter, Lease, ProcessInfo, Result, StoreError, Taken};
-use rusqlite::{params, Connection, OptionalExtension};
+use super::{
+    AuditEntry, AuditFilter, CooldownKey, Cooling, Lease, ProcessInfo, Result, StoreError, Taken,
+};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::Mutex;
 
 pub struct Sqlite {
     conn: Mutex<Connection>,
 }
+
+/// Count one request in a rate window, starting a new window if the last one ended; the
+/// old row is read under the write lock, so concurrent takes count one after the other.
+const RATE_TAKE: &str = "INSERT INTO rates (key, until_ms, used) VALUES (?1, ?2, 1)
+     ON CONFLICT (key) DO UPDATE SET
+         used = CASE WHEN rates.until_ms <= ?3 THEN 1 ELSE rates.used + 1 END,
+         until_ms = CASE WHEN rates.until_ms <= ?3 THEN excluded.until_ms ELSE rates.until_ms END
+     RETURNING used";
 
 const AUDIT_COLUMNS: &str = "id, at, unix_ms, actor, channel, plugin, command, args, outcome, detail, guild, version, digest, duration_ms, capabilities";
 
@@ -349,6 +359,73 @@ impl Sqlite {
             params![token],
         )?;
         Ok(())
+    }
+
+    /// See `Store::cooldown_take`. A take runs in an IMMEDIATE transaction: it holds the
+    /// file's write lock from the first read, so another process on the file waits.
+    pub fn cooldown_take(
+        &self,
+        keys: &[CooldownKey],
+        now_ms: i64,
+        take: bool,
+        prune_before: Option<i64>,
+    ) -> Result<Option<Cooling>> {
+        let mut conn = self.conn();
+        let behavior = if take {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = conn.transaction_with_behavior(behavior)?;
+        {
+            let mut last = tx.prepare_cached("SELECT at_ms FROM cooldowns WHERE key = ?1")?;
+            for (index, k) in keys.iter().enumerate() {
+                let at: Option<i64> = last.query_row(params![k.key], |r| r.get(0)).optional()?;
+                if let Some(at) = at.filter(|at| now_ms - at < k.span_ms) {
+                    return Ok(Some(Cooling {
+                        index,
+                        wait_ms: at + k.span_ms - now_ms,
+                    }));
+                }
+            }
+        }
+        if !take {
+            return Ok(None);
+        }
+        {
+            let mut record = tx.prepare_cached(
+                "INSERT INTO cooldowns (key, at_ms) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms",
+            )?;
+            for k in keys {
+                record.execute(params![k.key, now_ms])?;
+            }
+        }
+        if let Some(before) = prune_before {
+            tx.execute("DELETE FROM cooldowns WHERE at_ms < ?1", params![before])?;
+        }
+        tx.commit()?;
+        Ok(None)
+    }
+
+    /// See `Store::rate_take`: the requests counted in `key`'s window, this one included.
+    pub fn rate_take(&self, key: &str, until_ms: i64, now_ms: i64, prune: bool) -> Result<i64> {
+        let conn = self.conn();
+        if prune {
+            conn.execute("DELETE FROM rates WHERE until_ms <= ?1", params![now_ms])?;
+        }
+        let used = conn
+            .prepare_cached(RATE_TAKE)?
+            .query_row(params![key, until_ms, now_ms], |r| r.get(0))?;
+        Ok(used)
+    }
+
+    pub fn limiter_rows(&self) -> Result<(i64, i64)> {
+        Ok(self.conn().query_row(
+            "SELECT (SELECT COUNT(*) FROM cooldowns), (SELECT COUNT(*) FROM rates)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
     }
 
     #[cfg(test)]

@@ -1,7 +1,28 @@
 //! The store's test suite, run against each backend (SQLite in the library's tests,
 //! PostgreSQL in `tests/tests/store_postgres.rs`). It expects an empty store.
 
-use super::{AuditEntry, AuditFilter, ProcessInfo, Store, Taken, SCHEMA_VERSION};
+use super::{
+    AuditEntry, AuditFilter, CooldownKey, Cooling, ProcessInfo, Store, Taken, MAX_COOLDOWN_MS,
+    SCHEMA_VERSION,
+};
+
+fn user(id: &str, span_ms: i64) -> CooldownKey {
+    CooldownKey {
+        key: format!("deploy deploy user {id}"),
+        span_ms,
+    }
+}
+
+fn channel(id: &str, span_ms: i64) -> CooldownKey {
+    CooldownKey {
+        key: format!("deploy deploy channel {id}"),
+        span_ms,
+    }
+}
+
+fn cooling(index: usize, wait_ms: i64) -> Option<Cooling> {
+    Some(Cooling { index, wait_ms })
+}
 
 fn entry(actor: &str, plugin: &str, outcome: &str, unix_ms: i64) -> AuditEntry {
     AuditEntry {
@@ -242,6 +263,147 @@ pub async fn run(store: &Store) {
         store.confirmation_take("nope", "u1", 2_000).await.unwrap(),
         Taken::Gone
     );
+
+    cooldowns(store).await;
+    rates(store).await;
+}
+
+/// Cooldowns per user and per channel: the wait is said, a peek counts nothing, a refused
+/// take records nothing, and a span passes.
+async fn cooldowns(store: &Store) {
+    let t = 1_000_000i64;
+    let take = |keys: Vec<CooldownKey>, now: i64| async move {
+        store.cooldown_take(&keys, now, true).await.unwrap()
+    };
+    let peek = |keys: Vec<CooldownKey>, now: i64| async move {
+        store.cooldown_take(&keys, now, false).await.unwrap()
+    };
+    assert_eq!(store.cooldown_take(&[], t, true).await.unwrap(), None);
+    for _ in 0..3 {
+        assert_eq!(peek(vec![user("u1", 30_000)], t).await, None);
+    }
+    assert_eq!(
+        take(vec![user("u1", 30_000)], t).await,
+        None,
+        "peeks counted nothing"
+    );
+    assert_eq!(
+        peek(vec![user("u1", 30_000)], t + 1_000).await,
+        cooling(0, 29_000)
+    );
+    assert_eq!(
+        take(vec![user("u1", 30_000)], t + 1_000).await,
+        cooling(0, 29_000)
+    );
+    assert_eq!(
+        take(vec![user("u2", 30_000)], t + 1_000).await,
+        None,
+        "per user"
+    );
+    // user and channel together: the user refuses first, and the channel is not taken
+    assert_eq!(
+        take(vec![user("u1", 30_000), channel("ops", 60_000)], t + 2_000).await,
+        cooling(0, 28_000)
+    );
+    assert_eq!(
+        take(vec![user("u3", 30_000), channel("ops", 60_000)], t + 2_000).await,
+        None,
+        "the refused take recorded nothing for the channel"
+    );
+    assert_eq!(
+        take(vec![user("u4", 30_000), channel("ops", 60_000)], t + 3_000).await,
+        cooling(1, 59_000),
+        "per channel"
+    );
+    assert_eq!(
+        take(vec![user("u4", 30_000)], t + 3_000).await,
+        None,
+        "the refusal by the channel took nothing for the user"
+    );
+    assert_eq!(
+        take(vec![user("u5", 30_000), channel("dev", 60_000)], t + 3_000).await,
+        None,
+        "another channel"
+    );
+    // the span passes (exactly)
+    assert_eq!(
+        peek(vec![user("u1", 30_000)], t + 29_999).await,
+        cooling(0, 1)
+    );
+    assert_eq!(take(vec![user("u1", 30_000)], t + 30_000).await, None);
+    assert_eq!(
+        take(vec![user("u1", 30_000)], t + 30_001).await,
+        cooling(0, 29_999),
+        "counted again"
+    );
+    // the span is the configured one now: a shorter cooldown frees the user earlier
+    assert_eq!(take(vec![user("u1", 5_000)], t + 35_001).await, None);
+    // rows older than the longest cooldown go, now and then
+    let (before, _) = store.limiter_rows().await.unwrap();
+    assert!(before >= 6, "{before}");
+    let later = t + MAX_COOLDOWN_MS + 100_000;
+    for i in 0..super::PRUNE_EVERY {
+        take(vec![user(&format!("late{i}"), 1_000)], later).await;
+    }
+    let (after, _) = store.limiter_rows().await.unwrap();
+    assert_eq!(
+        after,
+        super::PRUNE_EVERY as i64,
+        "only the recent rows are left"
+    );
+}
+
+/// Webhook rate budgets: at most `limit` per window, per key, and a new window after one.
+async fn rates(store: &Store) {
+    let t = 5_000_000i64;
+    for i in 1..=3 {
+        assert!(
+            store
+                .rate_take("webhook a h", 60_000, 3, t + i)
+                .await
+                .unwrap(),
+            "request {i}"
+        );
+    }
+    assert!(!store
+        .rate_take("webhook a h", 60_000, 3, t + 10)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .rate_take("webhook a g", 60_000, 3, t + 10)
+            .await
+            .unwrap(),
+        "per hook"
+    );
+    assert!(
+        !store
+            .rate_take("webhook a h", 60_000, 3, t + 59_999)
+            .await
+            .unwrap(),
+        "the window lasts from the first request"
+    );
+    assert!(
+        store
+            .rate_take("webhook a h", 60_000, 3, t + 60_001)
+            .await
+            .unwrap(),
+        "a new window"
+    );
+    assert!(store
+        .rate_take("webhook a h", 60_000, 3, t + 60_002)
+        .await
+        .unwrap());
+    // ended windows go, now and then
+    let later = t + 10 * 60_000;
+    for _ in 0..super::PRUNE_EVERY {
+        store
+            .rate_take("webhook b h", 60_000, 1_000, later)
+            .await
+            .unwrap();
+    }
+    let (_, rows) = store.limiter_rows().await.unwrap();
+    assert_eq!(rows, 1, "only the live window is left");
 }
 
 /// Two handles on one database (two processes): what one writes the other reads, and of
@@ -277,6 +439,65 @@ pub async fn run_two(a: &Store, b: &Store) {
             "occurrence {occurrence} fired once"
         );
     }
+    limiters_race(a, b).await;
+}
+
+/// Two processes racing one cooldown and one rate budget: exactly the right number pass.
+async fn limiters_race(a: &Store, b: &Store) {
+    let now = 9_000_000i64;
+    // one user, from both processes at once
+    let takes = (0..8).map(|i| {
+        let store = if i % 2 == 0 { a } else { b };
+        async move {
+            store
+                .cooldown_take(&[user("racer", 60_000)], now, true)
+                .await
+        }
+    });
+    let passed = futures_join_all(takes)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_none())
+        .count();
+    assert_eq!(passed, 1, "one run per user cooldown");
+    // many users, one channel
+    let takes = (0..8).map(|i| {
+        let store = if i % 2 == 0 { a } else { b };
+        async move {
+            let keys = [user(&format!("crowd{i}"), 60_000), channel("race", 60_000)];
+            store.cooldown_take(&keys, now, true).await
+        }
+    });
+    let results = futures_join_all(takes).await;
+    let passed = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().is_none())
+        .count();
+    assert_eq!(passed, 1, "one run per channel cooldown: {results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(None) | Ok(Some(Cooling { index: 1, .. })))),
+        "{results:?}"
+    );
+    // what one process took, the other sees
+    assert_eq!(
+        b.cooldown_take(&[user("racer", 60_000)], now + 1_000, false)
+            .await
+            .unwrap(),
+        cooling(0, 59_000)
+    );
+    // one hook's budget of 7, 20 requests from both processes at once
+    let takes = (0..20).map(|i| {
+        let store = if i % 2 == 0 { a } else { b };
+        store.rate_take("webhook race h", 60_000, 7, now)
+    });
+    let passed = futures_join_all(takes)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(passed, 7, "one budget across processes");
 }
 
 /// Poll all of `futs` together (no `futures` crate needed for this one use).

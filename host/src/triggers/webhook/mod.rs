@@ -6,7 +6,9 @@
 //! Answers: 200 once the plugin handled the event and its posts were accepted; 401 bad or
 //! missing authentication; 404 unknown or ungranted hook; 405 not POST; 408 too slow; 413
 //! body too large; 429 over the per-hook rate; 503 with `Retry-After` when the plugin is
-//! busy; 500 when the plugin failed (the sender retries). `GET /healthz` answers 200.
+//! busy or the store cannot count the request; 500 when the plugin failed (the sender
+//! retries). `GET /healthz` answers 200. The per-hook rate is counted in the store, so
+//! every host process behind one load balancer shares one budget per hook.
 //! Slow clients hold nothing: headers and body each have a deadline.
 
 pub mod auth;
@@ -14,16 +16,16 @@ pub mod auth;
 use crate::config::WebhooksConfig;
 use crate::dispatch::{Dispatcher, EventError};
 use crate::model::Capability;
+use crate::store::Store;
 use auth::{HookAuth, SIGNATURE_HEADER};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Headers a plugin never sees: the sender's credentials are the host's business.
 const HIDDEN_HEADERS: &[&str] = &[
@@ -48,8 +50,9 @@ impl Drop for Listener {
 struct State {
     dispatcher: Arc<Dispatcher>,
     cfg: WebhooksConfig,
-    /// Per hook: the start of the current minute and the requests in it.
-    rate: Mutex<HashMap<(String, String), (Instant, u32)>>,
+    /// Where each hook's requests this minute are counted: the dispatcher's store, shared
+    /// by every process on it (one in memory if the dispatcher has none).
+    store: Arc<Store>,
 }
 
 /// Listen on `cfg.listen`; `None` if webhooks are off.
@@ -64,10 +67,14 @@ pub async fn start(
         anyhow::anyhow!("[webhooks] listen = \"{listen}\": cannot listen there ({e}). Fix: choose a free address, e.g. 127.0.0.1:8686")
     })?;
     let addr = tcp.local_addr()?;
+    let store = match dispatcher.store() {
+        Some(store) => store.clone(),
+        None => Arc::new(Store::in_memory()?),
+    };
     let state = Arc::new(State {
         dispatcher,
         cfg: cfg.clone(),
-        rate: Mutex::new(HashMap::new()),
+        store,
     });
     let header_timeout = Duration::from_millis(cfg.header_timeout_ms);
     let task = tokio::spawn(async move {
@@ -236,12 +243,23 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     }
     // Only senders who proved themselves count against the hook's rate: a stranger's
     // requests cannot use up the budget of the real sender.
-    if !take_rate(state, plugin, name) {
-        let r = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many requests for this hook; slow down",
-        );
-        return with_header(r, http::header::RETRY_AFTER, "60");
+    match take_rate(state, plugin, name).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let r = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests for this hook; slow down",
+            );
+            return with_header(r, http::header::RETRY_AFTER, "60");
+        }
+        Err(e) => {
+            tracing::error!("hook `{name}` of plugin `{plugin}`: its rate could not be counted, so the request was refused: the store is unreachable: {e}");
+            let r = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store is unreachable, so this request could not be counted; retry later",
+            );
+            return with_header(r, http::header::RETRY_AFTER, "30");
+        }
     }
     let event = super::webhook(&method, &format!("/{below}"), headers, body.to_vec());
     let outcome = state.dispatcher.deliver(plugin, event, &origin).await;
@@ -257,16 +275,12 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
-/// One request against the hook's budget for this minute.
-fn take_rate(state: &State, plugin: &str, name: &str) -> bool {
-    let mut rate = state.rate.lock().unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
-    let entry = rate
-        .entry((plugin.to_string(), name.to_string()))
-        .or_insert((now, 0));
-    if now.duration_since(entry.0) >= Duration::from_secs(60) {
-        *entry = (now, 0);
-    }
-    entry.1 += 1;
-    entry.1 <= state.cfg.per_minute
+/// One request against the hook's budget for this minute, in the store (one budget across
+/// the processes that share it).
+async fn take_rate(state: &State, plugin: &str, name: &str) -> crate::store::Result<bool> {
+    let key = format!("webhook {plugin} {name}");
+    state
+        .store
+        .rate_take(&key, 60_000, state.cfg.per_minute, crate::store::now_ms())
+        .await
 }
