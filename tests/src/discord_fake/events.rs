@@ -6,14 +6,25 @@ use super::routes::InteractionRec;
 use super::{FakeDiscord, Shared};
 use serde_json::{json, Value};
 
-/// Fields every interaction in the fake's guild carries.
+/// Where an event happens: a channel of a guild.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Place {
+    pub guild_id: u64,
+    pub channel_id: u64,
+}
+
+/// Fields every interaction in a guild carries.
 fn interaction_base(
     s: &Shared,
     kind: u8,
     user_id: u64,
     roles: &[u64],
-    channel_id: u64,
+    at: Place,
 ) -> (u64, String, Value) {
+    let Place {
+        guild_id,
+        channel_id,
+    } = at;
     let id = s.next_id();
     let token = format!("fake-interaction-token-{id}");
     let v = json!({
@@ -22,15 +33,15 @@ fn interaction_base(
         "type": kind,
         "token": token,
         "version": 1,
-        "guild_id": sf(FakeDiscord::GUILD_ID),
+        "guild_id": sf(guild_id),
         "channel_id": sf(channel_id),
-        "channel": {"id": sf(channel_id), "type": 0, "name": format!("channel-{channel_id}"), "guild_id": sf(FakeDiscord::GUILD_ID), "permissions": "2147483639"},
+        "channel": {"id": sf(channel_id), "type": 0, "name": format!("channel-{channel_id}"), "guild_id": sf(guild_id), "permissions": "2147483639"},
         "member": payloads::member(user_id, roles),
         "locale": "en-US",
         "guild_locale": "en-US",
         "app_permissions": "2147483639",
         "entitlements": [],
-        "authorizing_integration_owners": {"0": sf(FakeDiscord::GUILD_ID)},
+        "authorizing_integration_owners": {"0": sf(guild_id)},
         "context": 0,
         "attachment_size_limit": 26_214_400,
     });
@@ -39,6 +50,7 @@ fn interaction_base(
 
 pub(crate) fn slash_command(
     s: &Shared,
+    at: Place,
     name: &str,
     options: Value,
     user_id: u64,
@@ -53,14 +65,14 @@ pub(crate) fn slash_command(
         .find(|c| c["name"] == name && c["type"].as_u64().is_none_or(|t| t == 1))
         .and_then(|c| c["id"].as_str()?.parse().ok())
         .unwrap_or_else(|| s.next_id());
-    let channel_id = FakeDiscord::CHANNEL_ID;
-    let (id, token, mut v) = interaction_base(s, 2, user_id, roles, channel_id);
+    let channel_id = at.channel_id;
+    let (id, token, mut v) = interaction_base(s, 2, user_id, roles, at);
     v["data"] = json!({
         "id": sf(command_id),
         "name": name,
         "type": 1,
         "options": if options.is_null() { json!([]) } else { options },
-        "guild_id": sf(FakeDiscord::GUILD_ID),
+        "guild_id": sf(at.guild_id),
     });
     s.store().interactions.insert(
         token,
@@ -109,7 +121,16 @@ pub(crate) fn button_press(
         .as_str()
         .and_then(|c| c.parse().ok())
         .unwrap_or(FakeDiscord::CHANNEL_ID);
-    let (id, token, mut v) = interaction_base(s, 3, user_id, roles, channel_id);
+    // Pressed where the message is: its guild, or the channel's.
+    let guild_id = message["guild_id"]
+        .as_str()
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| s.guild_of(channel_id));
+    let at = Place {
+        guild_id,
+        channel_id,
+    };
+    let (id, token, mut v) = interaction_base(s, 3, user_id, roles, at);
     v["data"] = json!({"custom_id": custom_id, "component_type": 2});
     v["message"] = message;
     s.store().interactions.insert(
@@ -130,7 +151,7 @@ pub(crate) fn message(s: &Shared, channel_id: u64, content: &str, author_id: u64
     let mut v = payloads::message(NewMessage {
         id,
         channel_id,
-        guild_id: Some(FakeDiscord::GUILD_ID),
+        guild_id: Some(s.guild_of(channel_id)),
         author: payloads::user(author_id),
         body: &json!({"content": content}),
         files: &[],
@@ -192,14 +213,18 @@ mod tests {
     fn serenity_reads_every_event() {
         let s = Shared::new(1, FakeOptions::default());
         let options = json!([{"name": "service", "type": 3, "value": "web"}]);
+        let here = Place {
+            guild_id: FakeDiscord::GUILD_ID,
+            channel_id: FakeDiscord::CHANNEL_ID,
+        };
         for (name, ev) in [
             (
                 "INTERACTION_CREATE",
-                slash_command(&s, "deploy", options, 42, &[7]),
+                slash_command(&s, here, "deploy", options, 42, &[7]),
             ),
             (
                 "INTERACTION_CREATE",
-                slash_command(&s, "deploy", Value::Null, 42, &[]),
+                slash_command(&s, here, "deploy", Value::Null, 42, &[]),
             ),
             (
                 "INTERACTION_CREATE",

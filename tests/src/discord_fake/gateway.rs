@@ -4,6 +4,9 @@
 //! Every connection runs one task that owns its socket and drains an outbox channel, so
 //! frames go out in exactly the order they were queued under the [`Gateway`] lock, which is
 //! also where sequence numbers are assigned.
+//!
+//! Each Identify starts a session of its own (one per shard, as on Discord), with its own
+//! sequence numbers; a connection that resumes takes its session (and shard) over.
 
 use super::payloads::{self, ReadyInfo};
 use super::{FakeDiscord, Shared};
@@ -28,15 +31,19 @@ pub(crate) enum Out {
 }
 
 struct Session {
-    id: String,
     seq: u64,
     /// (seq, frame) of recent dispatches, replayed to a resuming bot that missed them.
     sent: Vec<(u64, String)>,
+    /// The shard id the session identified as, if it named one.
+    shard: Option<u64>,
 }
 
 #[derive(Default)]
 pub(crate) struct Gateway {
-    session: Option<Session>,
+    /// Every session started, by id.
+    sessions: HashMap<String, Session>,
+    /// The session each identified or resumed connection carries.
+    conn_session: HashMap<u64, String>,
     /// Every open socket, by connection number.
     conns: HashMap<u64, mpsc::UnboundedSender<Out>>,
     next_conn: u64,
@@ -48,44 +55,57 @@ pub(crate) struct Gateway {
     /// Answer the next Identify with a close frame of this code (e.g. 4004).
     close_on_identify: Option<u16>,
     sessions_started: u64,
-    /// The connection that identified as each shard id (`d.shard[0]`), for
+    /// The connection that identified (or resumed) as each shard id (`d.shard[0]`), for
     /// [`Gateway::dispatch_to_shard`].
     shards: HashMap<u64, u64>,
+    /// The shard count the bot identified with (`d.shard[1]`); 1 until it names one.
+    total_shards: u64,
 }
 
 impl Gateway {
     /// Queues a dispatch on the live connection, or keeps it for later.
     pub(crate) fn dispatch(&mut self, event: &str, data: Value) {
-        match (
-            self.live.and_then(|c| self.conns.get(&c)),
-            self.session.as_mut(),
-        ) {
-            (Some(tx), Some(session)) => {
-                session.seq += 1;
-                let frame = json!({"op": 0, "t": event, "s": session.seq, "d": data}).to_string();
-                session.sent.push((session.seq, frame.clone()));
-                if session.sent.len() > HISTORY {
-                    session.sent.remove(0);
-                }
-                // A failed send means the socket just died; the frame stays in `sent` and is
-                // replayed when the bot resumes.
-                let _ = tx.send(Out::Text(frame));
+        match self.live {
+            Some(conn) if self.conns.contains_key(&conn) => {
+                self.dispatch_on(conn, event, data);
             }
             _ => self.pending.push((event.to_string(), data)),
         }
     }
 
-    /// Sends a dispatch to the connection that identified as `shard` (several processes
-    /// each running some shards); false if no connection did.
-    pub(crate) fn dispatch_to_shard(&mut self, shard: u64, event: &str, data: Value) -> bool {
-        let (Some(conn), Some(session)) = (self.shards.get(&shard).copied(), self.session.as_mut())
+    /// Sends a dispatch on `conn`, numbered in its session; false if it carries none.
+    fn dispatch_on(&mut self, conn: u64, event: &str, data: Value) -> bool {
+        let Some(session) = self
+            .conn_session
+            .get(&conn)
+            .and_then(|id| self.sessions.get_mut(id))
         else {
             return false;
         };
         session.seq += 1;
         let frame = json!({"op": 0, "t": event, "s": session.seq, "d": data}).to_string();
+        session.sent.push((session.seq, frame.clone()));
+        if session.sent.len() > HISTORY {
+            session.sent.remove(0);
+        }
+        // A failed send means the socket just died; the frame stays in `sent` and is
+        // replayed when the bot resumes.
         self.send(conn, Out::Text(frame));
         true
+    }
+
+    /// Sends a dispatch to the open connection that identified as `shard` (several
+    /// processes each running some shards); false if none did.
+    pub(crate) fn dispatch_to_shard(&mut self, shard: u64, event: &str, data: Value) -> bool {
+        match self.shards.get(&shard).copied() {
+            Some(conn) if self.conns.contains_key(&conn) => self.dispatch_on(conn, event, data),
+            _ => false,
+        }
+    }
+
+    /// How many shards the bot said it runs in all (1 if it named none).
+    pub(crate) fn total_shards(&self) -> u64 {
+        self.total_shards.max(1)
     }
 
     fn flush_pending(&mut self) {
@@ -193,6 +213,7 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
 
     let mut gw = shared.gateway();
     gw.conns.remove(&conn);
+    gw.conn_session.remove(&conn);
     if gw.live == Some(conn) {
         gw.live = None;
     }
@@ -242,24 +263,33 @@ fn identify(shared: &Shared, conn: u64, d: &Value) {
     }
     gw.sessions_started += 1;
     let session_id = format!("fake-session-{}", gw.sessions_started);
+    let shard = d["shard"][0].as_u64();
+    let total = d["shard"][1].as_u64().unwrap_or(1).max(1);
+    // Each shard's READY lists the guilds that belong to it, as on Discord.
+    let guilds = shared.guilds_of_shard(shard.unwrap_or(0), total);
     let ready = payloads::ready(ReadyInfo {
         session_id: &session_id,
         resume_url: &shared.ws_url,
         bot_id: FakeDiscord::BOT_USER_ID,
         app_id: FakeDiscord::APP_ID,
-        guild_id: FakeDiscord::GUILD_ID,
+        guilds: &guilds,
         shard: d.get("shard").cloned().unwrap_or(json!([0, 1])),
     });
-    gw.session = Some(Session {
-        id: session_id,
-        seq: 0,
-        sent: Vec::new(),
-    });
-    if let Some(id) = d["shard"][0].as_u64() {
+    gw.sessions.insert(
+        session_id.clone(),
+        Session {
+            seq: 0,
+            sent: Vec::new(),
+            shard,
+        },
+    );
+    gw.conn_session.insert(conn, session_id);
+    if let Some(id) = shard {
         gw.shards.insert(id, conn);
+        gw.total_shards = total;
     }
     gw.live = Some(conn);
-    gw.dispatch("READY", ready);
+    gw.dispatch_on(conn, "READY", ready);
     gw.flush_pending();
     // Counted after READY is queued, so a test that saw the count can rely on READY.
     shared.identify_count.fetch_add(1, Ordering::SeqCst);
@@ -267,32 +297,29 @@ fn identify(shared: &Shared, conn: u64, d: &Value) {
 
 fn resume(shared: &Shared, conn: u64, d: &Value) {
     let mut gw = shared.gateway();
-    let known = gw
-        .session
-        .as_ref()
-        .is_some_and(|s| Some(s.id.as_str()) == d["session_id"].as_str());
-    if !known {
+    let id = d["session_id"].as_str().unwrap_or_default().to_string();
+    let Some(session) = gw.sessions.get(&id) else {
         // Not resumable: the bot must identify afresh.
         gw.send(conn, Out::Text(json!({"op": 9, "d": false}).to_string()));
         return;
-    }
+    };
     let bot_seq = d["seq"].as_u64().unwrap_or(0);
-    let missed: Vec<String> = gw
-        .session
-        .as_ref()
-        .map(|s| {
-            s.sent
-                .iter()
-                .filter(|(seq, _)| *seq > bot_seq)
-                .map(|(_, f)| f.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let missed: Vec<String> = session
+        .sent
+        .iter()
+        .filter(|(seq, _)| *seq > bot_seq)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let shard = session.shard;
     for frame in missed {
         gw.send(conn, Out::Text(frame));
     }
+    gw.conn_session.insert(conn, id);
+    if let Some(shard) = shard {
+        gw.shards.insert(shard, conn);
+    }
     gw.live = Some(conn);
-    gw.dispatch("RESUMED", json!({"_trace": ["fake-discord"]}));
+    gw.dispatch_on(conn, "RESUMED", json!({"_trace": ["fake-discord"]}));
     gw.flush_pending();
     shared.resume_count.fetch_add(1, Ordering::SeqCst);
 }

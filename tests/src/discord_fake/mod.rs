@@ -24,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -171,7 +172,7 @@ impl FakeDiscord {
     }
 
     /// Sends a dispatch to the connection that identified as gateway shard `shard` (hosts
-    /// running a range of shards each); false if none did.
+    /// running a range of shards each); false if no open connection did.
     pub async fn dispatch_to_shard(&self, shard: u64, event: &str, data: Value) -> bool {
         if let Some(why) = events::serenity_problem(event, &data) {
             self.shared.violation(format!(
@@ -181,11 +182,67 @@ impl FakeDiscord {
         self.shared.gateway().dispatch_to_shard(shard, event, data)
     }
 
+    /// The guilds the bot is in (GUILD_ID unless [`Self::set_guilds`] changed them).
+    pub fn guilds(&self) -> Vec<u64> {
+        lock(&self.shared.guilds).clone()
+    }
+
+    /// Puts the bot in these guilds (before it identifies): each shard's READY lists the
+    /// ones that belong to it, and commands may be registered in any of them.
+    pub fn set_guilds(&self, guilds: &[u64]) {
+        *lock(&self.shared.guilds) = guilds.to_vec();
+    }
+
+    /// The shard a guild's events arrive on, as Discord computes it:
+    /// `(guild_id >> 22) % num_shards`.
+    pub fn shard_of(guild_id: u64, num_shards: u64) -> u64 {
+        (guild_id >> 22) % num_shards.max(1)
+    }
+
+    /// Sends a dispatch for `guild_id` the way Discord does: to the connection of the
+    /// guild's shard when the bot identified with several shards, otherwise as
+    /// [`Self::dispatch`] (kept until a connection is live). Returns the shard it went to,
+    /// or `None` if no open connection runs that shard.
+    pub async fn dispatch_in_guild(&self, guild_id: u64, event: &str, data: Value) -> Option<u64> {
+        let total = self.shared.gateway().total_shards();
+        if total <= 1 {
+            self.dispatch(event, data).await;
+            return Some(0);
+        }
+        let shard = Self::shard_of(guild_id, total);
+        self.dispatch_to_shard(shard, event, data)
+            .await
+            .then_some(shard)
+    }
+
     /// An INTERACTION_CREATE (slash command) from `user_id` with `roles` in GUILD_ID,
     /// channel CHANNEL_ID. `options` is Discord's array form,
     /// `[{"name": "service", "type": 3, "value": "web"}]` (`Null` for none).
     pub fn slash_command(&self, name: &str, options: Value, user_id: u64, roles: &[u64]) -> Value {
-        events::slash_command(&self.shared, name, options, user_id, roles)
+        let at = events::Place {
+            guild_id: FakeDiscord::GUILD_ID,
+            channel_id: FakeDiscord::CHANNEL_ID,
+        };
+        events::slash_command(&self.shared, at, name, options, user_id, roles)
+    }
+
+    /// A slash command in channel `channel_id` of guild `guild_id` (send it with
+    /// [`Self::dispatch_in_guild`]); the channel is known to be that guild's from now on.
+    pub fn slash_command_in(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        name: &str,
+        options: Value,
+        user_id: u64,
+        roles: &[u64],
+    ) -> Value {
+        self.shared.place_channel(channel_id, guild_id);
+        let at = events::Place {
+            guild_id,
+            channel_id,
+        };
+        events::slash_command(&self.shared, at, name, options, user_id, roles)
     }
 
     /// An INTERACTION_CREATE for a button press on `message_id`. If the fake knows that
@@ -207,6 +264,18 @@ impl FakeDiscord {
 
     /// A MESSAGE_CREATE from `author_id` in `channel_id` of GUILD_ID.
     pub fn message(&self, channel_id: u64, content: &str, author_id: u64) -> Value {
+        events::message(&self.shared, channel_id, content, author_id)
+    }
+
+    /// A MESSAGE_CREATE in channel `channel_id` of guild `guild_id`.
+    pub fn message_in(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        content: &str,
+        author_id: u64,
+    ) -> Value {
+        self.shared.place_channel(channel_id, guild_id);
         events::message(&self.shared, channel_id, content, author_id)
     }
 
@@ -284,6 +353,16 @@ impl FakeDiscord {
     /// `guild_id`).
     pub fn commands(&self) -> Vec<Value> {
         self.shared.store().commands.clone()
+    }
+
+    /// The message an interaction's answer created (what `@original` names), once the bot
+    /// has answered it; e.g. the message whose buttons a test then presses.
+    pub fn original_message(&self, interaction_token: &str) -> Option<u64> {
+        self.shared
+            .store()
+            .interactions
+            .get(interaction_token)?
+            .original
     }
 
     /// A message the fake knows (sent by the bot or made up for an event), as it is now.
@@ -389,6 +468,10 @@ pub(crate) struct Shared {
     faults: Mutex<faults::Faults>,
     store: Mutex<routes::Store>,
     gateway: Mutex<gateway::Gateway>,
+    /// The guilds the bot is in.
+    guilds: Mutex<Vec<u64>>,
+    /// The guild of each channel placed in one; any other channel is GUILD_ID's.
+    channel_guilds: Mutex<HashMap<u64, u64>>,
     pub received: Mutex<Vec<Value>>,
     pub identify_count: AtomicUsize,
     pub resume_count: AtomicUsize,
@@ -416,6 +499,8 @@ impl Shared {
             faults: Mutex::default(),
             store: Mutex::default(),
             gateway: Mutex::default(),
+            guilds: Mutex::new(vec![FakeDiscord::GUILD_ID]),
+            channel_guilds: Mutex::default(),
             received: Mutex::default(),
             identify_count: AtomicUsize::new(0),
             resume_count: AtomicUsize::new(0),
@@ -433,6 +518,31 @@ impl Shared {
 
     pub fn gateway(&self) -> MutexGuard<'_, gateway::Gateway> {
         lock(&self.gateway)
+    }
+
+    /// The guilds that belong to shard `id` of `total` (all of them for one shard).
+    pub fn guilds_of_shard(&self, id: u64, total: u64) -> Vec<u64> {
+        lock(&self.guilds)
+            .iter()
+            .copied()
+            .filter(|g| FakeDiscord::shard_of(*g, total) == id)
+            .collect()
+    }
+
+    pub fn is_guild(&self, guild_id: u64) -> bool {
+        lock(&self.guilds).contains(&guild_id)
+    }
+
+    pub fn place_channel(&self, channel_id: u64, guild_id: u64) {
+        lock(&self.channel_guilds).insert(channel_id, guild_id);
+    }
+
+    /// The guild a channel belongs to.
+    pub fn guild_of(&self, channel_id: u64) -> u64 {
+        lock(&self.channel_guilds)
+            .get(&channel_id)
+            .copied()
+            .unwrap_or(FakeDiscord::GUILD_ID)
     }
 
     pub fn violation(&self, v: String) {

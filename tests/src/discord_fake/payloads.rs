@@ -252,7 +252,9 @@ pub struct ReadyInfo<'a> {
     pub resume_url: &'a str,
     pub bot_id: u64,
     pub app_id: u64,
-    pub guild_id: u64,
+    /// The guilds of the shard identifying (Discord lists them unavailable, then sends a
+    /// GUILD_CREATE for each).
+    pub guilds: &'a [u64],
     /// The `shard` array the bot identified with, echoed back.
     pub shard: Value,
 }
@@ -261,7 +263,7 @@ pub fn ready(r: ReadyInfo<'_>) -> Value {
     json!({
         "v": 10,
         "user": bot_user(r.bot_id),
-        "guilds": [{"id": sf(r.guild_id), "unavailable": true}],
+        "guilds": r.guilds.iter().map(|g| json!({"id": sf(*g), "unavailable": true})).collect::<Vec<_>>(),
         "session_id": r.session_id,
         "resume_gateway_url": r.resume_url,
         "shard": r.shard,
@@ -326,7 +328,7 @@ mod tests {
             resume_url: "ws://127.0.0.1:1/gateway",
             bot_id: 1,
             app_id: 2,
-            guild_id: 3,
+            guilds: &[3],
             shard: json!([0, 1]),
         }));
     }

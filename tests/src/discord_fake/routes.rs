@@ -99,7 +99,7 @@ pub(crate) fn route(s: &Shared, r: &Incoming) -> Reply {
         }
         (_, ["channels", channel, "messages", msg]) => channel_message(s, r, channel, msg),
         ("GET", ["channels", channel]) => match snowflake(channel) {
-            Some(c) => Reply::json(200, payloads::text_channel(c, FakeDiscord::GUILD_ID)),
+            Some(c) => Reply::json(200, payloads::text_channel(c, s.guild_of(c))),
             None => Reply::not_found(),
         },
         ("POST", ["channels", _, "typing"]) => Reply::no_content(),
@@ -117,7 +117,7 @@ fn commands(s: &Shared, r: &Incoming, app: &str, guild: Option<&str>) -> Reply {
     }
     let guild = match guild.map(snowflake) {
         None => None,
-        Some(Some(FakeDiscord::GUILD_ID)) => Some(FakeDiscord::GUILD_ID),
+        Some(Some(g)) if s.is_guild(g) => Some(g),
         Some(_) => return Reply::error(403, MISSING_ACCESS, "Missing Access"),
     };
     let same_scope = move |c: &Value| c["guild_id"].as_str().and_then(|g| g.parse().ok()) == guild;
@@ -246,7 +246,7 @@ fn app_message(
     payloads::message(NewMessage {
         id,
         channel_id,
-        guild_id: Some(FakeDiscord::GUILD_ID),
+        guild_id: Some(s.guild_of(channel_id)),
         author: payloads::bot_user(FakeDiscord::BOT_USER_ID),
         body,
         files,
@@ -335,7 +335,7 @@ fn create_channel_message(s: &Shared, r: &Incoming, channel: &str) -> Reply {
     let mut msg = payloads::message(NewMessage {
         id,
         channel_id,
-        guild_id: Some(FakeDiscord::GUILD_ID),
+        guild_id: Some(s.guild_of(channel_id)),
         author: payloads::bot_user(FakeDiscord::BOT_USER_ID),
         body: &r.body,
         files: &r.files,
