@@ -1,8 +1,11 @@
 //! The store's suite against a real PostgreSQL (as against SQLite in the library's tests),
 //! the password from the secrets providers, two handles on one database, and refusals.
 
-use chatops::store::{suite, Store};
+use chatops::dispatch::Kind;
+use chatops::runtime::sha256_hex;
+use chatops::store::{suite, CooldownKey, Store};
 use chatops_tests::postgres::{Postgres, PASSWORD};
+use chatops_tests::{caller, write_plugins, Chat};
 
 #[tokio::test]
 async fn the_store_suite_passes_on_postgres() {
@@ -129,5 +132,89 @@ async fn postgres_write_cost() {
     println!(
         "postgres: {:?} per schedule lease fire ({n} fires)",
         started.elapsed() / n
+    );
+    let started = std::time::Instant::now();
+    for i in 0..n as i64 {
+        let keys = [
+            CooldownKey {
+                key: format!("p c user {i}"),
+                span_ms: 1_000,
+            },
+            CooldownKey {
+                key: "p c channel ops".into(),
+                span_ms: 1_000,
+            },
+        ];
+        store.cooldown_take(&keys, i * 1_000, true).await.unwrap();
+    }
+    println!(
+        "postgres: {:?} per cooldown check and take, user and channel ({n} takes)",
+        started.elapsed() / n
+    );
+    let started = std::time::Instant::now();
+    for i in 0..n as i64 {
+        store
+            .rate_take("webhook p h", 60_000, 120, i)
+            .await
+            .unwrap();
+    }
+    println!(
+        "postgres: {:?} per webhook rate take ({n} takes)",
+        started.elapsed() / n
+    );
+}
+
+/// Two hosts on one PostgreSQL hold one cooldown between them; with the database gone, a
+/// command with a cooldown is refused (failing closed, naming the plugin and the command)
+/// while a command without one never asks the store and still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_hold_one_cooldown_and_without_the_store_a_cooled_command_is_refused() {
+    let pg = Postgres::start();
+    let url = pg.database("cooldowns");
+    std::env::set_var("CHATOPS_STORE_PG_TEST_STORE_PASSWORD", PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = write_plugins(dir.path(), &["misbehave"]).remove(0);
+    let cfg = dir.path().join("chatops.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[host]\nstore = \"{url}\"\n[secrets]\nenv_prefix = \"CHATOPS_STORE_PG_TEST_\"\n\
+             [plugins.misbehave]\npath = \"misbehave.wasm\"\nsha256 = \"{}\"\n\
+             [plugins.misbehave.cooldowns.launch]\nper_user = \"1h\"\nper_channel = \"2h\"\n",
+            sha256_hex(&std::fs::read(&wasm).unwrap())
+        ),
+    )
+    .unwrap();
+    let a = Chat::from_config(&cfg).await;
+    let b = Chat::from_config(&cfg).await;
+    let erin = caller("erin", &[]);
+    assert_eq!(a.say_as(&erin, "launch x").await.text, "launched to x");
+    let r = b.say_as(&erin, "launch y").await;
+    assert_eq!(r.kind, Kind::Denied, "{r:?}");
+    assert_eq!(
+        r.text, "`launch` is cooling down: you can run it again in 1 h (once every 1 h).",
+        "the other host knows"
+    );
+    let mut frank = caller("frank", &[]);
+    let r = b.say_as(&frank, "launch y").await;
+    assert_eq!(
+        r.text, "`launch` is cooling down: this channel can run it again in 2 h (once every 2 h).",
+        "the channel's cooldown holds too"
+    );
+    frank.channel = "elsewhere".into();
+    assert_eq!(b.say_as(&frank, "launch y").await.text, "launched to y");
+
+    drop(pg);
+    let mut gina = caller("gina", &[]);
+    gina.channel = "third".into();
+    let r = a.say_as(&gina, "launch z").await;
+    assert_eq!(r.kind, Kind::Failed, "{r:?}");
+    for part in ["`launch`", "plugin `misbehave`", "store is unreachable"] {
+        assert!(r.text.contains(part), "{part}: {}", r.text);
+    }
+    assert_eq!(
+        a.say_as(&gina, "doze 0").await.text,
+        "slept 0s",
+        "no cooldown, no store"
     );
 }

@@ -334,6 +334,7 @@ fn human(d: Duration) -> String {
         0..=59 => format!("{s} s"),
         60..=3599 if s % 60 == 0 => format!("{} min", s / 60),
         60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ if s % 3600 == 0 => format!("{} h", s / 3600),
         _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }
@@ -349,5 +350,6 @@ mod tests {
         assert_eq!(human(Duration::from_secs(60)), "1 min");
         assert_eq!(human(Duration::from_secs(245)), "4 min 5 s");
         assert_eq!(human(Duration::from_secs(7_260)), "2 h 1 min");
+        assert_eq!(human(Duration::from_millis(3_599_990)), "1 h");
     }
 }
