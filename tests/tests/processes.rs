@@ -9,7 +9,7 @@
 //! second across both; a confirmation shown by the lease holder is completed after that
 //! process is SIGKILLed and restarted; the kill hands the schedule's lease to the other
 //! process within `lease_seconds`; `chatops status` shows the processes, their shards and
-//! the lease.
+//! the lease; a SIGTERM gives the lease up and records the process as stopped.
 
 use chatops_tests::discord_fake::FakeDiscord;
 use chatops_tests::postgres::{Postgres, PASSWORD};
@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatops-host");
 const LEASE_SECONDS: u64 = 2;
@@ -77,7 +81,7 @@ impl Host {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                    log.lock().unwrap().push_str(&format!("{}\n", plain(&line)));
                 }
             });
         }
@@ -107,6 +111,26 @@ impl Host {
         )
     }
 
+    /// SIGTERM, as `docker stop` or systemd send; waits for the exit (reaped).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on our own child, not yet reaped, so its PID is still ours.
+            unsafe { kill(self.child.id() as i32, 15) };
+        }
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within {STEP:?} of SIGTERM\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, as a crash or an OOM kill would; reaped, so its PID is never signalled again.
     fn kill(&mut self) {
         kill_group(&mut self.child);
@@ -117,6 +141,24 @@ impl Drop for Host {
     fn drop(&mut self) {
         kill_group(&mut self.child);
     }
+}
+
+/// `line` without terminal colour codes (`ESC [ … m`).
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn write_config(dir: &Path, url: &str, fake: &FakeDiscord, shards: &str) {
@@ -487,6 +529,11 @@ async fn scenario(fake: &FakeDiscord, url: &str, a: &mut Host, b: &mut Host) {
         "{s}"
     );
     assert_eq!(processes.len(), 3, "{s}");
+    // The killed one stopped beating more than two leases ago: shown as silent.
+    assert_eq!(by_pid(old_pid)["state"], "running", "{s}");
+    assert_eq!(by_pid(old_pid)["silent"], true, "{s}");
+    assert_eq!(by_pid(holder.pid())["silent"], false, "{s}");
+    assert_eq!(by_pid(other.pid())["silent"], false, "{s}");
     assert!(
         s["leases"][0]["holder"]
             .as_str()
@@ -499,6 +546,7 @@ async fn scenario(fake: &FakeDiscord, url: &str, a: &mut Host, b: &mut Host) {
     assert!(
         text.contains(&format!("shards {range} of {SHARDS}"))
             && text.contains(&format!("shards {other_range} of {SHARDS}"))
+            && text.contains("silent (killed or unreachable?)")
             && text.contains("schedule alerts/weekday-summary"),
         "{text}"
     );
@@ -507,4 +555,31 @@ async fn scenario(fake: &FakeDiscord, url: &str, a: &mut Host, b: &mut Host) {
         "{:?}",
         fake.spec_violations()
     );
+
+    // Each shard's READY listed its own guild only.
+    for h in [&*holder, &*other] {
+        let readies = h
+            .log
+            .lock()
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("connected to Discord"))
+            .map(|l| l.contains("guilds=1"))
+            .collect::<Vec<_>>();
+        assert_eq!(readies, [true, true], "{}", h.output());
+    }
+
+    // SIGTERM: the survivor shuts its shards down, gives its lease up at once and is
+    // recorded as stopped.
+    let status_code = other.terminate();
+    assert!(status_code.success(), "{status_code:?}\n{}", other.output());
+    let s = status(&dir);
+    assert_eq!(s["leases"][0]["holder"], "", "released: {s}");
+    let stopped = s["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"].as_i64() == Some(other.pid() as i64))
+        .unwrap();
+    assert_eq!(stopped["state"], "stopped", "{s}");
 }

@@ -6,9 +6,15 @@ use crate::store::{now_ms, Lease, ProcessInfo, Store};
 use anyhow::Result;
 use std::path::PathBuf;
 
-/// A running process whose heartbeat is older than this is shown as silent (processes beat
-/// every third of `[host] lease_seconds`, 10 s by default).
-const SILENT_AFTER_MS: i64 = 60_000;
+/// A running process whose heartbeat is older than two leases is shown as silent: processes
+/// beat every third of `[host] lease_seconds` (30 s by default, so silent after a minute),
+/// and one that missed six beats was killed or cannot reach the store.
+fn silent_after_ms(lease_seconds: Option<u32>) -> i64 {
+    let lease = lease_seconds
+        .map(|s| i64::from(s) * 1000)
+        .unwrap_or(crate::triggers::schedule::DEFAULT_LEASE.as_millis() as i64);
+    2 * lease
+}
 
 pub(super) async fn status(config: Option<PathBuf>, json: bool) -> Result<()> {
     let loaded = super::load_config(config)?;
@@ -16,7 +22,17 @@ pub(super) async fn status(config: Option<PathBuf>, json: bool) -> Result<()> {
     let processes = store.processes().await?;
     let leases = store.leases().await?;
     let now = now_ms();
+    let silent_after = silent_after_ms(loaded.config.host.lease_seconds);
     if json {
+        // Each process as stored, and whether it is a `running` one gone silent.
+        let processes: Vec<serde_json::Value> = processes
+            .iter()
+            .map(|p| {
+                let mut v = serde_json::to_value(p).unwrap_or_default();
+                v["silent"] = (p.state == "running" && now - p.heartbeat_ms > silent_after).into();
+                v
+            })
+            .collect();
         println!(
             "{}",
             serde_json::json!({
@@ -28,7 +44,10 @@ pub(super) async fn status(config: Option<PathBuf>, json: bool) -> Result<()> {
         );
         return Ok(());
     }
-    print!("{}", render(store.backend_name(), &processes, &leases, now));
+    print!(
+        "{}",
+        render(store.backend_name(), &processes, &leases, now, silent_after)
+    );
     Ok(())
 }
 
@@ -41,7 +60,13 @@ fn ago(ms: i64) -> String {
     }
 }
 
-fn render(backend: &str, processes: &[ProcessInfo], leases: &[Lease], now: i64) -> String {
+fn render(
+    backend: &str,
+    processes: &[ProcessInfo],
+    leases: &[Lease],
+    now: i64,
+    silent_after: i64,
+) -> String {
     let mut out = format!("Store: {backend}\n");
     if processes.is_empty() {
         out.push_str("No host process has reported to this store yet.\n");
@@ -49,7 +74,7 @@ fn render(backend: &str, processes: &[ProcessInfo], leases: &[Lease], now: i64) 
         out.push_str("Processes:\n");
         for p in processes {
             let state = match p.state.as_str() {
-                "running" if now - p.heartbeat_ms > SILENT_AFTER_MS => {
+                "running" if now - p.heartbeat_ms > silent_after => {
                     "silent (killed or unreachable?)"
                 }
                 other => other,
@@ -99,6 +124,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_process_is_silent_after_two_leases() {
+        assert_eq!(silent_after_ms(None), 60_000);
+        assert_eq!(silent_after_ms(Some(2)), 4_000);
+    }
+
+    #[test]
     fn processes_and_leases_read_plainly() {
         let now = 10_000_000;
         let p = |id: &str, beat: i64, state: &str, shards: &str| ProcessInfo {
@@ -129,6 +160,7 @@ mod tests {
                 l("schedule c/z", "", 0),
             ],
             now,
+            silent_after_ms(None),
         );
         assert_eq!(
             text,
