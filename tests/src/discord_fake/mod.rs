@@ -563,3 +563,28 @@ impl Shared {
         Some(f.status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guilds_go_to_the_shard_discord_computes() {
+        // Discord's formula on the timestamp part of the id: `(guild_id >> 22) % shards`.
+        let guild = |t: u64| (t << 22) | 0x3ff;
+        assert_eq!(FakeDiscord::shard_of(guild(41), 4), 1);
+        assert_eq!(FakeDiscord::shard_of(guild(43), 4), 3);
+        assert_eq!(FakeDiscord::shard_of(guild(43), 1), 0);
+        let s = Shared::new(1, FakeOptions::default());
+        assert_eq!(s.guilds_of_shard(0, 1), [FakeDiscord::GUILD_ID]);
+        *lock(&s.guilds) = (40..48).map(guild).collect();
+        assert_eq!(s.guilds_of_shard(2, 4), [guild(42), guild(46)]);
+        assert_eq!(s.guilds_of_shard(0, 2).len(), 4);
+        // A channel placed in a guild is that guild's; any other is GUILD_ID's.
+        s.place_channel(7, guild(42));
+        assert_eq!(
+            (s.guild_of(7), s.guild_of(8)),
+            (guild(42), FakeDiscord::GUILD_ID)
+        );
+    }
+}
