@@ -151,6 +151,7 @@ impl Chat {
             settings: Default::default(),
             with_bundled: false,
             store: None,
+            store_sync: Default::default(),
             limits: None,
         };
         let bot = tokio::time::timeout(STEP, Bot::start_dev(dev))

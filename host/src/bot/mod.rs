@@ -36,6 +36,8 @@ pub struct Dev {
     pub with_bundled: bool,
     /// The database file (default: in memory, nothing kept).
     pub store: Option<PathBuf>,
+    /// How durable the database file's commits are (`[host] store_sync`).
+    pub store_sync: config::StoreSync,
     /// The plugins' limits (default: [`config::Limits::default`]).
     pub limits: Option<config::Limits>,
 }
@@ -134,7 +136,7 @@ impl Bot {
     pub async fn start_dev(dev: Dev) -> anyhow::Result<Arc<Bot>> {
         let runtime = Arc::new(Runtime::new()?);
         let store = match &dev.store {
-            Some(path) => Store::open(path)
+            Some(path) => Store::open_with(path, dev.store_sync)
                 .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", path.display()))?,
             None => Store::in_memory()?,
         };

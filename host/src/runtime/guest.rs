@@ -11,7 +11,11 @@ use crate::model::{
     CONFIRMATION_FUNCTION, CONFIRMATION_INTERFACE, CONFIRMATION_INTERFACE_V0_2, SETTINGS_FUNCTION,
     SETTINGS_INTERFACE, SETTINGS_INTERFACE_V0_2,
 };
-use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre};
+use crate::model::{CommandError, Reply};
+use std::sync::atomic::{AtomicBool, Ordering};
+use wasmtime::component::{
+    Component, ComponentExportIndex, Func, Instance, InstancePre, TypedFunc,
+};
 use wasmtime::Store;
 
 /// Which contract a plugin was built for.
@@ -42,7 +46,18 @@ pub(super) struct Exports {
     pub confirm: Option<ComponentExportIndex>,
     pub component: Option<ComponentExportIndex>,
     pub autocomplete: Option<ComponentExportIndex>,
+    /// 0.2's `run`, called on every command without loading the other exports.
+    run: Option<ComponentExportIndex>,
+    /// `run`'s type was checked against the host's once (every instance of one component
+    /// has the same types), so later calls skip the check.
+    run_checked: AtomicBool,
 }
+
+/// The host's type of 0.2's `run`.
+type RunFunc<'a> = TypedFunc<(&'a Invocation,), (Result<Reply, CommandError>,)>;
+
+/// The interface 0.2 plugins export their commands from.
+const GUEST_INTERFACE_V0_2: &str = "chatops:plugin/guest@0.2.0";
 
 fn function(c: &Component, interface: &str, func: &str) -> Option<ComponentExportIndex> {
     c.get_export_index(None, interface)
@@ -56,7 +71,7 @@ impl Exports {
         pre: &InstancePre<HostState>,
     ) -> wasmtime::Result<Exports> {
         let v2 = component
-            .get_export_index(None, "chatops:plugin/guest@0.2.0")
+            .get_export_index(None, GUEST_INTERFACE_V0_2)
             .is_some();
         if v2 {
             return Ok(Exports {
@@ -69,6 +84,8 @@ impl Exports {
                 ),
                 component: function(component, COMPONENTS_INTERFACE, COMPONENTS_FUNCTION),
                 autocomplete: function(component, AUTOCOMPLETE_INTERFACE, AUTOCOMPLETE_FUNCTION),
+                run: function(component, GUEST_INTERFACE_V0_2, "run"),
+                run_checked: AtomicBool::new(false),
             });
         }
         Ok(Exports {
@@ -77,6 +94,8 @@ impl Exports {
             confirm: function(component, CONFIRMATION_INTERFACE, CONFIRMATION_FUNCTION),
             component: None,
             autocomplete: None,
+            run: None,
+            run_checked: AtomicBool::new(false),
         })
     }
 
@@ -99,6 +118,30 @@ impl Exports {
             }
             None => Vec::new(),
         })
+    }
+
+    /// 0.2's `run` in this instance. Its type is checked against [`RunFunc`] the first
+    /// time; every instance of one component has the same export types, so later calls
+    /// take it as checked (the per-call check of every export was ~5% of a command).
+    fn run_func(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Func> {
+        let index = self
+            .run
+            .ok_or_else(|| wasmtime::format_err!("no `run` export"))?;
+        if !self.run_checked.load(Ordering::Acquire) {
+            let f = instance.get_typed_func::<(&Invocation,), (Result<Reply, CommandError>,)>(
+                &mut *store,
+                index,
+            )?;
+            self.run_checked.store(true, Ordering::Release);
+            return Ok(*f.func());
+        }
+        instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| wasmtime::format_err!("no `run` export"))
     }
 
     /// Make `call` on a fresh instance.
@@ -150,6 +193,14 @@ impl Exports {
                     }
                     Call::Autocomplete(_) => CallResult::Autocomplete(Vec::new()),
                 })
+            }
+            Indices::V0_2(_) if matches!(call, Call::Run(_)) && self.run.is_some() => {
+                let Call::Run(inv) = call else { unreachable!() };
+                let func = self.run_func(store, instance)?;
+                // SAFETY: `run_func` returns `run` only once its type was checked against
+                // exactly `RunFunc` (see there).
+                let f: RunFunc<'_> = unsafe { TypedFunc::new_unchecked(func) };
+                Ok(CallResult::Run(f.call_async(&mut *store, (&inv,)).await?.0))
             }
             Indices::V0_2(indices) => {
                 let world = indices.load(&mut *store, instance)?;

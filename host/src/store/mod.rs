@@ -172,7 +172,6 @@ pub struct Cooling {
     pub wait_ms: i64,
 }
 
-
 /// Whether `[host] store` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
@@ -228,7 +227,14 @@ impl Store {
 
     /// The SQLite file at `path`, made or upgraded to this build's schema.
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self::with(Backend::Sqlite(sqlite::Sqlite::open(path)?)))
+        Self::open_with(path, crate::config::StoreSync::default())
+    }
+
+    /// The SQLite file at `path`, its commits as durable as `sync` says (`[host] store_sync`).
+    pub fn open_with(path: &Path, sync: crate::config::StoreSync) -> Result<Self> {
+        Ok(Self::with(Backend::Sqlite(sqlite::Sqlite::open_with(
+            path, sync,
+        )?)))
     }
 
     pub fn in_memory() -> Result<Self> {
@@ -250,7 +256,7 @@ impl Store {
             Configured::Postgres(url, password) => Self::connect(&url, password.as_deref())
                 .await
                 .map_err(|e| explain(&url, password.is_some(), loaded, e)),
-            Configured::Sqlite(db) => Self::open(&db)
+            Configured::Sqlite(db) => Self::open_with(&db, loaded.config.host.store_sync)
                 .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display())),
         }
     }
@@ -263,7 +269,7 @@ impl Store {
                     .map(|pg| Self::with(Backend::Postgres(pg)))
                     .map_err(|e| explain(&url, password.is_some(), loaded, e))
             }
-            Configured::Sqlite(db) => Self::open(&db)
+            Configured::Sqlite(db) => Self::open_with(&db, loaded.config.host.store_sync)
                 .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", db.display())),
         }
     }
@@ -351,6 +357,15 @@ impl Store {
     /// writer's call. Every row is durable when this returns, or none is.
     pub fn audit_batch(&self, entries: &[AuditEntry]) -> Result<()> {
         self.blocking(self.audit_batch_async(entries))
+    }
+
+    /// `audit_batch` done at once if it will not wait (a SQLite commit with
+    /// `synchronous = NORMAL` on a free connection); `None`, nothing written, otherwise.
+    pub fn audit_batch_now(&self, entries: &[AuditEntry]) -> Option<Result<()>> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.audit_batch_now(entries),
+            Backend::Postgres(_) => None,
+        }
     }
 
     pub async fn audit_batch_async(&self, entries: &[AuditEntry]) -> Result<()> {
