@@ -415,14 +415,17 @@ impl Dispatcher {
             let r = Response::new(Kind::Denied, format!("You may not run `{name}`: {why}."));
             return self.refuse(caller, &plugin, &line, r);
         }
-        // Said before asking for a confirmation; counted only when the command runs.
-        if let Err(why) = self
-            .cooldowns
-            .check(self.store.as_deref(), caller, &plugin, &name, false)
-            .await
-        {
-            let r = Response::new(why.kind, format!("{}.", why.text));
-            return self.refuse(caller, &plugin, &line, r);
+        // Said before asking for a confirmation; counted only when the command runs (a
+        // command that asks nothing is checked once, as it runs: one store round trip).
+        if cmd.confirm || plugin.compiled.asks_confirmation() {
+            if let Err(why) = self
+                .cooldowns
+                .check(self.store.as_deref(), caller, &plugin, &name, false)
+                .await
+            {
+                let r = Response::new(why.kind, format!("{}.", why.text));
+                return self.refuse(caller, &plugin, &line, r);
+            }
         }
         let question = if cmd.confirm {
             Some(format!("`{shown}{line}` is marked dangerous."))
