@@ -37,6 +37,8 @@ struct Queue {
     written: u64,
     /// A batch is being written.
     writing: bool,
+    /// Commands waiting in `durable` for a batch to be written.
+    waiting: usize,
     /// Records were queued while nobody wrote: the sweeper's mark, cleared by any write.
     idle_since_sweep: bool,
     closing: bool,
@@ -94,8 +96,19 @@ impl AuditWriter {
                 take_batch(&mut q)
             };
             match batch {
-                Some(batch) => write(&self.shared, batch).await,
-                None => notified.await,
+                Some(batch) => {
+                    if write(&self.shared, batch).await {
+                        // The commands just woken sit in this worker's next-task slot,
+                        // which no other worker may take: let them run before this task
+                        // goes on to its next command (a busy task could otherwise keep
+                        // them waiting for milliseconds).
+                        tokio::task::yield_now().await;
+                    }
+                }
+                None => {
+                    let _waiting = Waiting::new(&self.shared);
+                    notified.await;
+                }
             }
         }
     }
@@ -111,6 +124,22 @@ impl Drop for AuditWriter {
     fn drop(&mut self) {
         lock(&self.shared.queue).closing = true;
         self.shared.sweeper.notify_one();
+    }
+}
+
+/// A command counted in `Queue::waiting` while it waits (also if it is dropped waiting).
+struct Waiting<'a>(&'a Shared);
+
+impl<'a> Waiting<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        lock(&shared.queue).waiting += 1;
+        Waiting(shared)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.queue).waiting -= 1;
     }
 }
 
@@ -131,11 +160,11 @@ fn take_batch(q: &mut Queue) -> Option<Vec<AuditEntry>> {
 
 /// Write a claimed batch: in place when the store can commit without waiting, otherwise
 /// on the blocking pool (SQLite) or as a task (PostgreSQL). Either way the batch is
-/// finished even if the caller is dropped, and the waiters are woken.
-async fn write(shared: &Arc<Shared>, batch: Vec<AuditEntry>) {
+/// finished even if the caller is dropped, and the waiters are woken. True if it was
+/// written in place and commands were waiting for it.
+async fn write(shared: &Arc<Shared>, batch: Vec<AuditEntry>) -> bool {
     if let Some(result) = shared.store.audit_batch_now(&batch) {
-        finished(shared, batch.len(), result);
-        return;
+        return finished(shared, batch.len(), result) > 0;
     }
     let s = shared.clone();
     if shared.store.backend_name() == "sqlite" {
@@ -151,9 +180,11 @@ async fn write(shared: &Arc<Shared>, batch: Vec<AuditEntry>) {
         })
         .await;
     }
+    false
 }
 
-fn finished(shared: &Shared, n: usize, result: crate::store::Result<()>) {
+/// Count the batch written and wake the waiters; how many were waiting.
+fn finished(shared: &Shared, n: usize, result: crate::store::Result<()>) -> usize {
     if let Err(e) = result {
         // As with one write per command: the command answers; the admin sees why its
         // record is missing.
@@ -162,8 +193,10 @@ fn finished(shared: &Shared, n: usize, result: crate::store::Result<()>) {
     let mut q = lock(&shared.queue);
     q.written += n as u64;
     q.writing = false;
+    let waiting = q.waiting;
     drop(q);
     shared.written.notify_waiters();
+    waiting
 }
 
 /// Writes records that were queued and left unwritten across a whole sweep period, and
