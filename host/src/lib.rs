@@ -23,3 +23,17 @@ pub mod runtime;
 pub mod scenario;
 pub mod store;
 pub mod triggers;
+
+/// Run `f`, which may block (an fsync, compiling a plugin), without holding up the async
+/// runtime: on a multi-thread runtime's worker it runs with `block_in_place`, so the
+/// worker's other tasks move to another thread meanwhile; elsewhere (a current-thread
+/// runtime, a blocking-pool thread, no runtime) it just runs.
+pub fn off_the_workers<T>(f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}

@@ -205,10 +205,22 @@ fn explain(
 macro_rules! both {
     ($self:ident, $b:ident => $e:expr) => {
         match &$self.backend {
-            Backend::Sqlite($b) => $e,
+            Backend::Sqlite($b) => sqlite_call($b, || $e),
             Backend::Postgres($b) => $e.await,
         }
     };
+}
+
+/// A SQLite call. With `store_sync = "normal"` a commit is a write into the kernel's page
+/// cache and runs in place; with `"full"` it waits for an fsync, so it runs
+/// [`crate::off_the_workers`]: the worker's other tasks move to another thread instead of
+/// waiting behind the disk (a plugin's `kv::set`, a cooldown, a lease).
+fn sqlite_call<T>(b: &sqlite::Sqlite, f: impl FnOnce() -> T) -> T {
+    if b.commits_wait() {
+        crate::off_the_workers(f)
+    } else {
+        f()
+    }
 }
 
 impl Store {
@@ -554,5 +566,40 @@ mod tests {
         super::suite::run(&store).await;
         let shared = super::Store::open(&dir.path().join("suite.db")).unwrap();
         super::suite::run_two(&store, &shared).await;
+    }
+
+    /// With `store_sync = "full"` the suite passes too, on a multi-thread runtime (where
+    /// each call leaves the worker with `block_in_place`) and on a current-thread one
+    /// (where it cannot, and runs in place).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_store_suite_passes_on_sqlite_with_full_sync_off_the_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = crate::config::StoreSync::Full;
+        let store = std::sync::Arc::new(
+            super::Store::open_with(&dir.path().join("full.db"), full).unwrap(),
+        );
+        super::suite::run(&store).await;
+        let tasks: Vec<_> = (0..8u8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let key = format!("k{i}");
+                    store.kv_set_async("p", &key, &[i]).await.unwrap();
+                    store.kv_get_async("p", &key).await.unwrap()
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), Some(vec![i as u8]));
+        }
+    }
+
+    #[tokio::test]
+    async fn full_sync_works_on_a_current_thread_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = crate::config::StoreSync::Full;
+        let store = super::Store::open_with(&dir.path().join("full.db"), full).unwrap();
+        store.kv_set_async("p", "k", b"v").await.unwrap();
+        assert_eq!(store.kv_get("p", "k").unwrap(), Some(b"v".to_vec()));
     }
 }

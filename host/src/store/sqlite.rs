@@ -100,6 +100,11 @@ impl Sqlite {
         Self::init(Connection::open_in_memory()?)
     }
 
+    /// A commit waits for an fsync (`store_sync = "full"`).
+    pub fn commits_wait(&self) -> bool {
+        !self.commits_without_waiting
+    }
+
     /// Write the audit batch now if a commit will not wait on the disk or on another
     /// query holding the connection; `None` (nothing written) otherwise.
     pub fn audit_batch_now(&self, entries: &[AuditEntry]) -> Option<Result<()>> {
