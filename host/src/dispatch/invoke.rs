@@ -6,7 +6,7 @@ use super::{lock, read, Caller, Dispatcher, Kind, LoadedPlugin, Response};
 use crate::capabilities::{CallContext, ProgressSink};
 use crate::exit::{Exit, MAX_TEXT_BYTES};
 use crate::model::{Command, CommandError, Invocation};
-use crate::runtime::{Call, CallResult};
+use crate::runtime::{Call, CallResult, RunError};
 use crate::store::AuditEntry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +58,36 @@ impl Dispatcher {
         line: &str,
         progress: Arc<dyn ProgressSink>,
     ) -> Response {
+        self.run_call(shown, caller, plugin, invocation, line, progress, false)
+            .await
+    }
+
+    /// Run a command of a plugin that decides per invocation whether it needs confirming:
+    /// one sandbox asks and, if not, runs (otherwise the question is asked as usual).
+    pub(super) async fn run_asking_first(
+        &self,
+        shown: &str,
+        caller: &Caller,
+        plugin: Arc<LoadedPlugin>,
+        invocation: Invocation,
+        line: &str,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Response {
+        self.run_call(shown, caller, plugin, invocation, line, progress, true)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_call(
+        &self,
+        shown: &str,
+        caller: &Caller,
+        plugin: Arc<LoadedPlugin>,
+        invocation: Invocation,
+        line: &str,
+        progress: Arc<dyn ProgressSink>,
+        ask_first: bool,
+    ) -> Response {
         let command = invocation.command.clone();
         let exit = self.exit_for(&plugin, &command, progress);
         if let Err(why) = self
@@ -86,12 +116,28 @@ impl Dispatcher {
         let span = tracing::info_span!("command", plugin = %plugin.name, command = %command, user = %caller.user.name, id = %invocation.id);
         let ctx = self.context(&plugin, &command, exit.clone());
         let started = Instant::now();
+        let (call, asked) = if ask_first {
+            (Call::AskThenRun(invocation.clone()), Some(invocation))
+        } else {
+            (Call::Run(invocation), None)
+        };
         let result = self
             .runtime
-            .call(&plugin.compiled, ctx, Call::Run(invocation))
+            .call(&plugin.compiled, ctx, call)
             .instrument(span.clone())
             .await;
         span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ran"));
+        // Asked first, the plugin wants a confirmation: nothing ran; ask the user.
+        let result = match (result, asked) {
+            (Ok(CallResult::NeedsConfirmation(Some(question))), Some(invocation)) => {
+                drop(_slot);
+                let question = question_or_default(&question, line);
+                return self
+                    .ask_to_confirm(shown, caller, &plugin, invocation, line, question)
+                    .await;
+            }
+            (result, _) => result,
+        };
         let response = match result {
             Ok(CallResult::Run(Ok(reply))) => {
                 let rich = crate::render::Rich {
@@ -130,6 +176,13 @@ impl Dispatcher {
                 Kind::Failed,
                 format!("`{command}` failed: the plugin answered with the wrong kind of result"),
             ),
+            Err(RunError::Asking(e)) => Response::new(
+                Kind::Failed,
+                format!(
+                    "`{command}` did not run: plugin `{}`, asked whether it needs confirming, {e}.",
+                    plugin.name
+                ),
+            ),
             Err(e) => Response::new(
                 Kind::Failed,
                 format!("`{command}` (plugin `{}`) {e}.", plugin.name),
@@ -163,14 +216,7 @@ impl Dispatcher {
             .await;
         let text = match result {
             Ok(CallResult::NeedsConfirmation(question)) => {
-                return Ok(question.map(|q| {
-                    let q = q.trim();
-                    if q.is_empty() {
-                        format!("`{line}` asks to be confirmed.")
-                    } else {
-                        q.to_string()
-                    }
-                }))
+                return Ok(question.map(|q| question_or_default(&q, line)))
             }
             Ok(_) => format!(
                 "`{command}` did not run: plugin `{}` answered whether it needs confirming with the wrong kind of result",
@@ -276,6 +322,16 @@ impl Dispatcher {
         r: Response,
     ) -> Response {
         self.finish(caller, plugin, line, &Exit::quiet(plugin), r, true, None)
+    }
+}
+
+/// A plugin's confirmation question, or ours if it gave an empty one.
+fn question_or_default(question: &str, line: &str) -> String {
+    let q = question.trim();
+    if q.is_empty() {
+        format!("`{line}` asks to be confirmed.")
+    } else {
+        q.to_string()
     }
 }
 

@@ -430,6 +430,13 @@ impl Dispatcher {
         let question = if cmd.confirm {
             Some(format!("`{shown}{line}` is marked dangerous."))
         } else if plugin.compiled.asks_confirmation() {
+            if !plugin.policy.cooldowns.contains_key(&name) {
+                // One sandbox asks and, when no confirmation is needed, runs at once. (With
+                // a cooldown the run must be counted between the two, so they stay apart.)
+                return self
+                    .run_asking_first(&shown, caller, plugin, invocation, &line, progress)
+                    .await;
+            }
             match self
                 .ask_confirmation(caller, &plugin, &invocation, &line)
                 .await
@@ -441,31 +448,48 @@ impl Dispatcher {
             None
         };
         if let Some(question) = question {
-            let token = invocation.id.clone();
-            let text = format!(
-                "{question} Confirm to run it (only {} can).",
-                caller.user.name
-            );
-            self.pend(
-                token.clone(),
-                Pending {
-                    user_id: caller.user.id.clone(),
-                    plugin: plugin.name.clone(),
-                    digest: plugin.compiled.digest.clone(),
-                    invocation,
-                    line: line.clone(),
-                    shown: shown.clone(),
-                    expires: Instant::now() + CONFIRM_TTL,
-                },
-            )
-            .await;
-            // The question may be the plugin's own text: it leaves through the plugin's exit.
-            let exit = self.exit_for(&plugin, &name, Arc::new(crate::exit::NoProgress));
-            let r = Response::new(Kind::Confirm { token }, text);
-            return self.finish(caller, &plugin.name, &line, &exit, r, false, None);
+            return self
+                .ask_to_confirm(&shown, caller, &plugin, invocation, &line, question)
+                .await;
         }
         self.run(&shown, caller, plugin, invocation, &line, progress)
             .await
+    }
+
+    /// Pend `invocation` and answer with `question` and a confirm button only the caller
+    /// may press.
+    pub(super) async fn ask_to_confirm(
+        &self,
+        shown: &str,
+        caller: &Caller,
+        plugin: &Arc<LoadedPlugin>,
+        invocation: Invocation,
+        line: &str,
+        question: String,
+    ) -> Response {
+        let name = invocation.command.clone();
+        let token = invocation.id.clone();
+        let text = format!(
+            "{question} Confirm to run it (only {} can).",
+            caller.user.name
+        );
+        self.pend(
+            token.clone(),
+            Pending {
+                user_id: caller.user.id.clone(),
+                plugin: plugin.name.clone(),
+                digest: plugin.compiled.digest.clone(),
+                invocation,
+                line: line.to_string(),
+                shown: shown.to_string(),
+                expires: Instant::now() + CONFIRM_TTL,
+            },
+        )
+        .await;
+        // The question may be the plugin's own text: it leaves through the plugin's exit.
+        let exit = self.exit_for(plugin, &name, Arc::new(crate::exit::NoProgress));
+        let r = Response::new(Kind::Confirm { token }, text);
+        self.finish(caller, &plugin.name, line, &exit, r, false, None)
     }
 
     fn next_id(&self) -> String {

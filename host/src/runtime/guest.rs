@@ -56,6 +56,11 @@ pub(super) struct Exports {
 /// The host's type of 0.2's `run`.
 type RunFunc<'a> = TypedFunc<(&'a Invocation,), (Result<Reply, CommandError>,)>;
 
+/// `AskThenRun` is split into its two calls at the top of [`Exports::call`].
+fn resolved_above() -> wasmtime::Error {
+    wasmtime::format_err!("ask-then-run reached a single call (a host bug)")
+}
+
 /// The interface 0.2 plugins export their commands from.
 const GUEST_INTERFACE_V0_2: &str = "chatops:plugin/guest@0.2.0";
 
@@ -151,6 +156,20 @@ impl Exports {
         instance: &Instance,
         call: Call,
     ) -> wasmtime::Result<CallResult> {
+        let call = match call {
+            Call::AskThenRun(inv) => {
+                store.data_mut().asking = true;
+                let asked =
+                    Box::pin(self.call(store, instance, Call::NeedsConfirmation(inv.clone())))
+                        .await?;
+                store.data_mut().asking = false;
+                if let CallResult::NeedsConfirmation(Some(question)) = asked {
+                    return Ok(CallResult::NeedsConfirmation(Some(question)));
+                }
+                Call::Run(inv)
+            }
+            call => call,
+        };
         match &self.indices {
             Indices::V0_1(indices) => {
                 let world = indices.load(&mut *store, instance)?;
@@ -192,6 +211,7 @@ impl Exports {
                         )))
                     }
                     Call::Autocomplete(_) => CallResult::Autocomplete(Vec::new()),
+                    Call::AskThenRun(_) => return Err(resolved_above()),
                 })
             }
             Indices::V0_2(_) if matches!(call, Call::Run(_)) && self.run.is_some() => {
@@ -254,6 +274,7 @@ impl Exports {
                         }
                         None => CallResult::Autocomplete(Vec::new()),
                     },
+                    Call::AskThenRun(_) => return Err(resolved_above()),
                 })
             }
         }

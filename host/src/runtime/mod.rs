@@ -80,6 +80,10 @@ pub enum RunError {
     Panic { plugin: String, message: String },
     #[error("crashed: {message}")]
     Trap { plugin: String, message: String },
+    /// The error came while the plugin was asked whether to confirm (`Call::AskThenRun`):
+    /// the command itself did not run.
+    #[error("{0}")]
+    Asking(Box<RunError>),
 }
 
 /// A compiled, validated plugin, ready to instantiate.
@@ -122,6 +126,9 @@ pub enum Call {
     /// Ask the plugin whether this invocation needs confirming (only when it exports
     /// `confirmation`; see [`CompiledPlugin::asks_confirmation`]).
     NeedsConfirmation(Invocation),
+    /// Ask whether this invocation needs confirming and, if not, run it, in one sandbox
+    /// (answers `NeedsConfirmation(Some(question))` without running, or `Run`).
+    AskThenRun(Invocation),
     /// A button pressed or a menu chosen (0.2, `components`).
     Component(ComponentPress),
     /// Complete an option being typed (0.2, `autocomplete`).
@@ -270,7 +277,8 @@ impl Runtime {
                 &format!("stdout: {}", stdout.trim_end()),
             );
         }
-        match outcome {
+        let asking = state.asking;
+        let result = match outcome {
             Err(_) => {
                 let error = RunError::Timeout {
                     plugin: name,
@@ -318,6 +326,10 @@ impl Runtime {
                 );
                 Err(error)
             }
+        };
+        match result {
+            Err(e) if asking => Err(RunError::Asking(Box::new(e))),
+            r => r,
         }
     }
 
@@ -350,6 +362,7 @@ impl Runtime {
             host_time: Duration::ZERO,
             host_entered: None,
             cpu_exceeded: false,
+            asking: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

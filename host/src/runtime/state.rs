@@ -23,6 +23,9 @@ pub struct HostState {
     pub(crate) host_time: Duration,
     pub(crate) host_entered: Option<Instant>,
     pub(crate) cpu_exceeded: bool,
+    /// The plugin is being asked whether a command needs confirming (`Call::AskThenRun`):
+    /// an error now is the question's, and the command did not run.
+    pub(crate) asking: bool,
 }
 
 impl WasiView for HostState {
