@@ -116,7 +116,8 @@ impl CodeCache {
                 path.display()
             ),
         }
-        let component = Component::from_binary(engine, bytes)?;
+        // Compiling takes up to seconds of CPU: off the runtime's workers.
+        let component = crate::off_the_workers(|| Component::from_binary(engine, bytes))?;
         match component.serialize() {
             Ok(code) => {
                 if let Err(e) = self.write(&path, &code) {

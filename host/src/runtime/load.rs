@@ -40,13 +40,13 @@ fn empty_info() -> PluginInfo {
 }
 
 impl Runtime {
-    /// Compile (or read from the cache): up to seconds of CPU, so off the runtime's workers
-    /// (a plugin added or rebuilt while the bot runs does not stall other commands).
+    /// Read from the cache, or compile: up to seconds of CPU, done off the runtime's
+    /// workers (a plugin added or rebuilt while the bot runs does not stall other commands).
     fn compile(&self, bytes: &[u8], digest: &str) -> wasmtime::Result<Component> {
-        crate::off_the_workers(|| match &self.cache {
+        match &self.cache {
             Some(cache) => Ok(cache.get_or_compile(&self.engine, bytes, digest)?.0),
-            None => Component::from_binary(&self.engine, bytes),
-        })
+            None => crate::off_the_workers(|| Component::from_binary(&self.engine, bytes)),
+        }
     }
 
     /// Compile and check a plugin, then ask it to describe itself (with nothing granted).
