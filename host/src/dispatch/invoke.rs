@@ -62,23 +62,11 @@ impl Dispatcher {
             .await
     }
 
-    /// Run a command of a plugin that decides per invocation whether it needs confirming:
-    /// one sandbox asks and, if not, runs (otherwise the question is asked as usual).
-    pub(super) async fn run_asking_first(
-        &self,
-        shown: &str,
-        caller: &Caller,
-        plugin: Arc<LoadedPlugin>,
-        invocation: Invocation,
-        line: &str,
-        progress: Arc<dyn ProgressSink>,
-    ) -> Response {
-        self.run_call(shown, caller, plugin, invocation, line, progress, true)
-            .await
-    }
-
+    /// Run `invocation`; with `ask_first`, for a plugin that decides per invocation whether
+    /// it needs confirming, one sandbox asks and, if nothing is asked, runs (otherwise the
+    /// question is put to the user and nothing ran).
     #[allow(clippy::too_many_arguments)]
-    async fn run_call(
+    pub(super) async fn run_call(
         &self,
         shown: &str,
         caller: &Caller,

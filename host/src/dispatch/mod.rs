@@ -434,7 +434,7 @@ impl Dispatcher {
                 // One sandbox asks and, when no confirmation is needed, runs at once. (With
                 // a cooldown the run must be counted between the two, so they stay apart.)
                 return self
-                    .run_asking_first(&shown, caller, plugin, invocation, &line, progress)
+                    .run_call(&shown, caller, plugin, invocation, &line, progress, true)
                     .await;
             }
             match self
